@@ -1,0 +1,74 @@
+"""One settings object, built once by the CLI or the app: flags > RAG_* environment variables > defaults."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from rag.errors import ConfigError
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Every user-facing setting; stage functions take only the fields they need."""
+
+    index_dir: Path = Path("index")
+    model: str | None = None  # None: the index's model, or the default for a new index
+    k: int = 5
+    # None means "use the threshold stored with the index for its model".
+    min_score: float | None = None
+    bf16: bool = True
+    timeout: float = 10.0
+    max_bytes: int = 10_000_000
+    batch_size: int = 64
+
+    def with_overrides(self, **values: object) -> Config:
+        """Return a copy with the given fields replaced, ignoring values that are None."""
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+
+def _parse(name: str, raw: str, kind: type) -> object:
+    if kind is bool:
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"RAG_{name.upper()}={raw!r} is not a yes/no value; use 1 or 0.")
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(
+            f"RAG_{name.upper()}={raw!r} is not a valid {kind.__name__}; fix or unset it."
+        ) from None
+
+
+_KINDS = {"index_dir": Path, "model": str, "k": int, "min_score": float, "bf16": bool,
+          "timeout": float, "max_bytes": int, "batch_size": int}
+
+
+def from_env(env: Mapping[str, str] | None = None) -> Config:
+    """Build the defaults overlaid with RAG_* environment variables (e.g. RAG_INDEX_DIR, RAG_K)."""
+    env = os.environ if env is None else env
+    values: dict[str, object] = {}
+    for field in fields(Config):
+        raw = env.get(f"RAG_{field.name.upper()}")
+        if raw not in (None, ""):
+            values[field.name] = _parse(field.name, raw, _KINDS[field.name])
+    config = Config(**values)
+    validate(config)
+    return config
+
+
+def validate(config: Config) -> None:
+    """Raise ConfigError for values no stage can use."""
+    if config.k < 1:
+        raise ConfigError(f"k must be at least 1, got {config.k}.")
+    if config.timeout <= 0:
+        raise ConfigError(f"timeout must be positive, got {config.timeout}.")
+    if config.batch_size < 1:
+        raise ConfigError(f"batch_size must be at least 1, got {config.batch_size}.")

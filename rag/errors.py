@@ -1,0 +1,17 @@
+"""The project's error types: each message is one sentence saying what failed, where, and what to do."""
+
+
+class RagError(Exception):
+    """Base class for every error the rag package raises on purpose."""
+
+
+class IngestError(RagError):
+    """A source could not be read or parsed."""
+
+
+class IndexFormatError(RagError):
+    """An index on disk is missing, corrupt, or was built with other settings."""
+
+
+class ConfigError(RagError):
+    """A setting has a value the program cannot use."""

@@ -1,0 +1,181 @@
+"""The one place that wires the stages: sources → index, and question → cited answer."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rag.answer import Answer, extract
+from rag.chunk import article_id, chunk_article
+from rag.config import DEFAULT_MODEL, Config
+from rag.embed import Embedder, Progress, load_embedder
+from rag.errors import RagError
+from rag.ingest import Article, Skipped, read_sources
+from rag.retrieve import retrieve
+from rag.store import Index, Writer, current_generation
+
+# Abstain below this best-sentence cosine; fitted per model (README "Abstention").
+ABSTAIN_THRESHOLDS = {DEFAULT_MODEL: 0.35}
+FALLBACK_THRESHOLD = 0.35
+MAX_QUESTION_CHARS = 2000
+
+
+class QuestionError(RagError):
+    """The question cannot be answered as asked (empty, for instance)."""
+
+
+@dataclass
+class IndexReport:
+    """What one indexing run did."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    removed: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    paragraphs: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        """One line for people: what was added, kept, removed and skipped."""
+        parts = [f"{len(self.added)} added", f"{len(self.updated)} updated",
+                 f"{self.unchanged} unchanged", f"{len(self.removed)} removed",
+                 f"{len(self.skipped)} skipped"]
+        return (f"Indexed {', '.join(parts)} ({self.paragraphs} new paragraphs embedded "
+                f"in {self.seconds:.1f} s).")
+
+
+def model_for(config: Config) -> str:
+    """The model to use: the configured one, else the one the index was built with, else default."""
+    if config.model:
+        return config.model
+    generation = current_generation(Path(config.index_dir))
+    if generation is not None:
+        try:
+            return Index.open(Path(config.index_dir)).manifest.model
+        except RagError:
+            pass
+    return DEFAULT_MODEL
+
+
+def index_sources(
+    config: Config, inputs: Sequence[str], *, prune: bool = False, rebuild: bool = False,
+    embedder: Embedder | None = None, on_skip: Callable[[Skipped], None] | None = None,
+) -> IndexReport:
+    """Add new and changed articles from inputs to the index; with prune, drop vanished ones."""
+    started = time.perf_counter()
+    report = IndexReport()
+    embedder = embedder or load_embedder(model_for(config), config.bf16)
+    threshold = ABSTAIN_THRESHOLDS.get(embedder.name, FALLBACK_THRESHOLD)
+    with Writer(Path(config.index_dir), model=embedder.name, dimension=embedder.dimension,
+                abstain_threshold=threshold, rebuild=rebuild) as writer:
+        known = writer.hashes()
+        seen: set[str] = set()
+        pending: list[Article] = []
+        for item in read_sources(inputs, timeout=config.timeout, max_bytes=config.max_bytes):
+            seen.add(item.source)
+            if isinstance(item, Skipped):
+                report.skipped.append(item)
+                if on_skip is not None:
+                    on_skip(item)
+            elif known.get(item.source) == item.content_hash:
+                report.unchanged += 1
+            else:
+                (report.updated if item.source in known else report.added).append(item.source)
+                pending.append(item)
+        _embed_into(writer, pending, embedder, config.batch_size, report)
+        if prune:
+            # A source that failed to read this time is kept: it did not vanish.
+            vanished = sorted(source for source in known if source not in seen
+                              and source.split("#", 1)[0] not in {s.source for s in report.skipped})
+            writer.remove(vanished)
+            report.removed = vanished
+        writer.commit(list(inputs))
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _embed_into(writer: Writer, articles: Sequence[Article], embedder: Embedder,
+                batch_size: int, report: IndexReport) -> None:
+    chunked = [(a, chunk_article(a, embedder.token_spans, embedder.window_tokens)) for a in articles]
+    total = sum(len(paragraphs) for _, paragraphs in chunked)
+    progress = Progress(total)
+    try:
+        # Embed many articles per call so batches stay full; store article by article.
+        group: list[tuple[Article, tuple]] = []
+        size = 0
+        for article, paragraphs in chunked:
+            group.append((article, paragraphs))
+            size += len(paragraphs)
+            if size >= 1024:
+                _store_group(writer, group, embedder, batch_size, progress)
+                group, size = [], 0
+        _store_group(writer, group, embedder, batch_size, progress)
+    finally:
+        progress.close()
+    report.paragraphs = total
+
+
+def _store_group(writer, group, embedder, batch_size, progress) -> None:
+    flat = [p for _, paragraphs in group for p in paragraphs]
+    vectors = embedder.encode_paragraphs(flat, batch_size=batch_size, progress=progress)
+    start = 0
+    for article, paragraphs in group:
+        writer.add(article, paragraphs, vectors[start:start + len(paragraphs)],
+                   article_id(article.source))
+        start += len(paragraphs)
+
+
+class Pipeline:
+    """Answers questions over an index; picks up a newly written index on the next question."""
+
+    def __init__(self, config: Config, embedder: Embedder | None = None):
+        self.config = config
+        self._lock = threading.Lock()
+        self._index: Index | None = None
+        self._index_generation: Path | None = None
+        self.index  # noqa: B018 — open now so a missing or broken index fails at start-up
+        self.embedder = embedder or load_embedder(self.index.manifest.model, config.bf16)
+
+    @property
+    def index(self) -> Index:
+        """The live index, reopened when a writer has made a new generation live."""
+        index_dir = Path(self.config.index_dir)
+        generation = current_generation(index_dir)
+        with self._lock:
+            if self._index is None or generation != self._index_generation:
+                self._index = Index.open(index_dir, model=self.config.model)
+                self._index_generation = self._index.generation
+            return self._index
+
+    @property
+    def threshold(self) -> float:
+        """The abstention threshold: the configured one, else the one stored with the index."""
+        if self.config.min_score is not None:
+            return self.config.min_score
+        return self.index.manifest.abstain_threshold
+
+    def ask(self, question: str, *, k: int | None = None, retriever: str = "hybrid") -> Answer:
+        """Answer one question with citations, or abstain."""
+        question = " ".join(question.split())
+        if not question:
+            raise QuestionError("The question is empty; type a question about the articles.")
+        question = question[:MAX_QUESTION_CHARS]
+        index = self.index
+        vector = self.embedder.encode_queries([question])[0]
+        hits = retrieve(index, question, vector, k or self.config.k, retriever)
+        return extract(question, hits, self.threshold)
+
+
+def remove_articles(config: Config, sources: Sequence[str], *, model: str) -> list[str]:
+    """Remove the articles with these sources from the index; returns the ones that were there."""
+    index = Index.open(Path(config.index_dir))
+    with Writer(Path(config.index_dir), model=model, dimension=index.manifest.dimension,
+                abstain_threshold=index.manifest.abstain_threshold) as writer:
+        present = [s for s in sources if s in writer.hashes()]
+        writer.remove(present)
+        writer.commit([])
+    return present

@@ -1,0 +1,51 @@
+"""Shared fixtures: the packaged model loaded once, and a built index of the sample article."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from rag.config import Config
+from rag.embed import Embedder, load_embedder
+from rag.pipeline import Pipeline, index_sources
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "data" / "sample"
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The default packaged model, loaded once for the whole run."""
+    return load_embedder("all-MiniLM-L6-v2", True)
+
+
+@pytest.fixture(scope="session")
+def seed_index(tmp_path_factory, embedder) -> Path:
+    """An index of the sample article, built once; tests must not modify it."""
+    index_dir = tmp_path_factory.mktemp("seed") / "index"
+    index_sources(Config(index_dir=index_dir), [str(SAMPLE)], embedder=embedder)
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def seed_pipeline(seed_index, embedder) -> Pipeline:
+    """A pipeline answering over the sample article."""
+    return Pipeline(Config(index_dir=seed_index), embedder=embedder)
+
+
+@pytest.fixture
+def seed_copy(seed_index, tmp_path) -> Path:
+    """A private copy of the sample index that a test may change."""
+    target = tmp_path / "index"
+    shutil.copytree(seed_index, target)
+    return target
+
+
+def squad_path(name: str = "dev-v1.1.json") -> Path:
+    """A SQuAD file from the shared evaluation data beside the checkout (required, never skipped)."""
+    path = SHARED_DATA / "squad" / name
+    assert path.is_file(), f"evaluation data missing: {path} (the shared data folder sits beside the checkout)"
+    return path

@@ -1,0 +1,69 @@
+"""Paragraphs, sentences and embedding windows, on hand-computed cases."""
+
+from __future__ import annotations
+
+from rag.chunk import Span, chunk_article, split_sentences, windows_for
+from rag.ingest import Article, Block
+
+
+def texts(text: str) -> list[str]:
+    return [text[s.start:s.end] for s in split_sentences(text)]
+
+
+def test_sentences_keep_initials_abbreviations_and_quotes_together():
+    text = ("Former US Ambassador P. Michael McKinley spoke. Mr. Price said “no.” "
+            "The U.S. Embassy agreed! Was it 3.5 percent? Yes")
+    assert texts(text) == [
+        "Former US Ambassador P. Michael McKinley spoke.",
+        "Mr. Price said “no.”",
+        "The U.S. Embassy agreed!",
+        "Was it 3.5 percent?",
+        "Yes",
+    ]
+
+
+def test_sentence_offsets_point_into_the_text():
+    text = "First one.  Second one.\nThird."
+    spans = split_sentences(text)
+    assert spans == (Span(0, 10), Span(12, 23), Span(24, 30))
+
+
+def test_text_without_punctuation_is_one_sentence():
+    assert texts("no punctuation at all here") == ["no punctuation at all here"]
+
+
+def test_long_paragraph_is_windowed_at_sentence_boundaries_without_losing_text(embedder):
+    sentence = "The delegation met officials in Doha to discuss the ceasefire proposal again. "
+    text = (sentence * 40).strip()
+    article = Article(source="/tmp/x.txt", title="X", blocks=(Block(text, None),))
+    (paragraph,) = chunk_article(article, embedder.token_spans, embedder.window_tokens)
+    assert len(paragraph.windows) > 1
+    for window in paragraph.windows:
+        assert len(embedder.token_spans(text[window.start:window.end])) <= embedder.window_tokens
+        # Windows start and end on sentence boundaries.
+        assert any(s.start == window.start for s in paragraph.sentences)
+        assert any(s.end == window.end for s in paragraph.sentences)
+    covered = "".join(text[w.start:w.end] for w in paragraph.windows).replace(" ", "")
+    assert covered == text.replace(" ", "")
+
+
+def test_one_enormous_sentence_is_cut_into_pieces_that_fit(embedder):
+    text = " ".join(f"word{i}" for i in range(2000))
+    sentences, windows = windows_for(text, split_sentences(text), embedder.token_spans,
+                                     embedder.window_tokens)
+    assert len(sentences) > 1
+    assert "".join(text[s.start:s.end] for s in sentences).replace(" ", "") == text.replace(" ", "")
+    for span in windows:
+        assert len(embedder.token_spans(text[span.start:span.end])) <= embedder.window_tokens
+
+
+def test_paragraphs_know_article_heading_position_and_have_stable_ids(embedder):
+    article = Article(source="/a.txt", title="T", blocks=(
+        Block("One. Two.", None), Block("Three.", "Section")))
+    first = chunk_article(article, embedder.token_spans, embedder.window_tokens)
+    again = chunk_article(article, embedder.token_spans, embedder.window_tokens)
+    assert [p.id for p in first] == [p.id for p in again]
+    assert [(p.index, p.heading) for p in first] == [(1, None), (2, "Section")]
+    assert first[0].article_id == first[1].article_id
+    moved = Article(source="/b.txt", title="T", blocks=article.blocks)
+    assert chunk_article(moved, embedder.token_spans, 254)[0].id != first[0].id

@@ -1,0 +1,115 @@
+"""The command line: help text, README coverage, JSON output, batch questions, bad inputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rag.cli import build_parser
+from tests.conftest import ROOT, SAMPLE, squad_path
+
+COMMANDS = sorted(build_parser()._subparsers._group_actions[0].choices)
+
+
+def rag(*args: str, stdin: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "rag.cli", *args], input=stdin, capture_output=True, text=True,
+        env={**os.environ, **(env or {})}, timeout=600, cwd=ROOT,
+    )
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_and_is_in_the_readme(command):
+    choices = build_parser()._subparsers._group_actions[0]
+    helps = {a.dest: a.help for a in choices._choices_actions}
+    assert helps[command], f"{command} has no help text"
+    assert f"rag {command}" in (ROOT / "README.md").read_text(), f"README lacks `rag {command}`"
+    result = rag(command, "--help")
+    assert result.returncode == 0 and "usage: rag" in result.stdout
+
+
+def test_ask_json_has_the_documented_fields(seed_index):
+    result = rag("ask", "Who is the US special envoy for Afghanistan?", "--index", str(seed_index),
+                 "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert {"question", "answer", "abstained", "citations"} <= set(data)
+    assert data["abstained"] is False and "Khalilzad" in data["answer"]
+    fields = {"n", "article_title", "source", "paragraph_index", "paragraph_text",
+              "sentence_start", "sentence_end", "score"}
+    assert data["citations"] and all(fields <= set(c) for c in data["citations"])
+    first = data["citations"][0]
+    assert first["paragraph_text"][first["sentence_start"]:first["sentence_end"]] in data["answer"]
+
+
+def test_ask_dash_reads_one_question_per_line(seed_index):
+    questions = "Who is the US special envoy for Afghanistan?\n\nWho won the 2018 World Cup?\n"
+    result = rag("ask", "-", "--index", str(seed_index), "--json", stdin=questions)
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [d["abstained"] for d in lines] == [False, True]
+
+
+def test_ask_prints_sources_with_the_cited_sentence_marked(seed_index):
+    result = rag("ask", "Which provincial capitals did the Taliban advance on?", "--index",
+                 str(seed_index))
+    assert result.returncode == 0, result.stderr
+    assert "Sources:" in result.stdout and "› ¶" in result.stdout and "»" in result.stdout
+
+
+def test_environment_sets_defaults_and_flags_win(seed_index, tmp_path):
+    result = rag("info", env={"RAG_INDEX_DIR": str(seed_index)})
+    assert result.returncode == 0 and "articles   1" in result.stdout
+    result = rag("info", "--index", str(tmp_path / "none"), env={"RAG_INDEX_DIR": str(seed_index)})
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: No index at")
+
+
+def test_bad_environment_value_is_one_clear_line():
+    result = rag("info", env={"RAG_K": "many"})
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: RAG_K='many' is not a valid int; fix or unset it."
+
+
+def test_bad_inputs_are_reported_and_the_rest_of_the_batch_is_indexed(tmp_path):
+    batch = tmp_path / "batch"
+    batch.mkdir()
+    (batch / "good.txt").write_text("A good article\n\nThe harbour reopened on Monday after repairs.\n")
+    (batch / "empty.txt").write_bytes(b"")
+    (batch / "binary.txt").write_bytes(bytes(range(256)) * 64)
+    (batch / "latin.txt").write_bytes("Caf\xe9 news\n\nThe caf\xe9 served cr\xe8me br\xfbl\xe9e to"
+                                      " visitors all week.\n".encode("cp1252"))
+    (batch / "records.jsonl").write_text(
+        '{"title": "Record one", "text": "The first record is about trains running late."}\n'
+        '{"title": "broken", "text": \n'
+        '{"title": "Record three", "text": "The third record is about ferries."}\n')
+    big = batch / "huge.txt"
+    with big.open("w") as handle:
+        line = "Filler text for a very large file that should not be read whole. " * 10 + "\n\n"
+        while handle.tell() < 20_000_000:
+            handle.write(line)
+    index = tmp_path / "index"
+    result = rag("index", str(batch), "http://127.0.0.1:9/unreachable.html", "--index", str(index),
+                 env={"RAG_TIMEOUT": "2"})
+    assert result.returncode == 0, result.stderr
+    err = result.stderr
+    assert "empty.txt" in err and "binary.txt" in err and "records.jsonl#2" in err
+    assert "http://127.0.0.1:9/unreachable.html" in err and "huge.txt" in err
+    info = rag("info", "--index", str(index))
+    for title in ("A good article", "Café news", "Record one", "Record three"):
+        assert title in info.stdout
+    assert "4 added" in result.stdout and "skipped" in result.stdout
+
+
+def test_squad_file_indexes_as_48_articles_and_2067_paragraphs(tmp_path):
+    index = tmp_path / "squad"
+    result = rag("index", str(squad_path()), "--index", str(index))
+    assert result.returncode == 0, result.stderr
+    info = rag("info", "--index", str(index), "--json")
+    manifest = json.loads(info.stdout)
+    assert (manifest["articles"], manifest["paragraphs"]) == (48, 2067)
