@@ -30,8 +30,9 @@ def main() -> None:
     args = parser.parse_args()
 
     embedder = load_embedder("all-MiniLM-L6-v2", True)
-    texts = [b.text for a in read_sources([str(args.squad)]) if isinstance(a, Article)
-             for b in a.blocks]
+    texts = [
+        b.text for a in read_sources([str(args.squad)]) if isinstance(a, Article) for b in a.blocks
+    ]
     embedder.model.encode(texts[:64])  # warm-up: first calls pay for lazy initialisation
 
     def raw(bf16: bool) -> float:
@@ -56,11 +57,15 @@ def main() -> None:
     print(f"corpus: {args.squad.name}, {n} paragraphs, torch threads {torch.get_num_threads()}")
     print(f"model.encode ({precision}):   {n / raw_bf16:8.1f} paragraphs/s  ({raw_bf16:.1f} s)")
     print(f"model.encode (fp32):   {n / raw_fp32:8.1f} paragraphs/s  ({raw_fp32:.1f} s)")
-    print(f"rag index (first):     {n / build:8.1f} paragraphs/s  ({build:.1f} s, "
-          f"{first.paragraphs} paragraphs embedded)")
+    print(
+        f"rag index (first):     {n / build:8.1f} paragraphs/s  ({build:.1f} s, "
+        f"{first.paragraphs} paragraphs embedded)"
+    )
     print(f"ratio index / encode ({precision}): {raw_bf16 / build:.2f}   (target >= 0.9)")
-    print(f"re-index unchanged:    {reindex:.2f} s, {build / reindex:.0f}x faster than the first "
-          "build (target >= 50x)")
+    print(
+        f"re-index unchanged:    {reindex:.2f} s, {build / reindex:.0f}x faster than the first "
+        "build (target >= 50x)"
+    )
 
 
 if __name__ == "__main__":

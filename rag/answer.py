@@ -33,7 +33,7 @@ class Citation:
     @property
     def sentence(self) -> str:
         """The cited text itself."""
-        return self.paragraph_text[self.sentence_start:self.sentence_end]
+        return self.paragraph_text[self.sentence_start : self.sentence_end]
 
     def to_dict(self) -> dict[str, object]:
         """Plain data for JSON output."""
@@ -53,7 +53,9 @@ class Answer:
     def to_dict(self) -> dict[str, object]:
         """Plain data for JSON output."""
         return {
-            "question": self.question, "answer": self.text, "abstained": self.abstained,
+            "question": self.question,
+            "answer": self.text,
+            "abstained": self.abstained,
             "confidence": round(self.confidence, 4),
             "citations": [c.to_dict() for c in self.citations],
         }
@@ -82,16 +84,26 @@ def extract(question: str, hits: Sequence[Hit], threshold: float) -> Answer:
     score = confidence(hits)
     if not hits or score < threshold:
         nearest = tuple(
-            _citation(n, hit, [max(range(len(hit.passage.sentences)),
-                                   key=lambda i: hit.sentence_scores[i], default=0)])
-            for n, hit in enumerate(hits[:3], start=1) if hit.passage.sentences
+            _citation(
+                n,
+                hit,
+                [
+                    max(
+                        range(len(hit.passage.sentences)),
+                        key=lambda i: hit.sentence_scores[i],
+                        default=0,
+                    )
+                ],
+            )
+            for n, hit in enumerate(hits[:3], start=1)
+            if hit.passage.sentences
         )
         return Answer(question, ABSTAIN_TEXT, True, nearest, score)
     words = set(content_words(question))
     candidates = []
     for rank, hit in enumerate(hits[:3]):
         for i, span in enumerate(hit.passage.sentences):
-            text = hit.passage.text[span.start:span.end]
+            text = hit.passage.text[span.start : span.end]
             similarity = hit.sentence_scores[i] if i < len(hit.sentence_scores) else hit.dense
             value = similarity + KEYWORD_WEIGHT * _keyword_overlap(words, text) - 0.02 * rank
             candidates.append(_Candidate(rank, i, value))
@@ -119,8 +131,14 @@ def _citation(n: int, hit: Hit, sentences: Sequence[int]) -> Citation:
     passage = hit.passage
     spans = passage.sentences
     return Citation(
-        n=n, article_title=passage.article_title, source=passage.source,
-        paragraph_index=passage.index, paragraph_id=passage.id, heading=passage.heading,
-        paragraph_text=passage.text, sentence_start=spans[sentences[0]].start,
-        sentence_end=spans[sentences[-1]].end, score=round(hit.score, 4),
+        n=n,
+        article_title=passage.article_title,
+        source=passage.source,
+        paragraph_index=passage.index,
+        paragraph_id=passage.id,
+        heading=passage.heading,
+        paragraph_text=passage.text,
+        sentence_start=spans[sentences[0]].start,
+        sentence_end=spans[sentences[-1]].end,
+        score=round(hit.score, 4),
     )

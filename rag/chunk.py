@@ -56,9 +56,63 @@ def article_id(source: str) -> int:
 # initials are rejected afterwards in `split_sentences`.
 _BOUNDARY = re.compile(r"""[.!?…]+["'”’»)\]]*(?=\s+["'“‘«(\[]?[A-Z0-9À-Ý])""")
 _ABBREVIATIONS = frozenset(
-    "mr mrs ms dr prof sr jr st mt ft no vs etc inc ltd co corp gen col lt sgt capt cmdr adm gov"
-    " sen rep rev hon pres jan feb mar apr jun jul aug sep sept oct nov dec fig eq approx dept"
-    " est al e.g i.e u.s u.k u.n a.m p.m".split()
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "prof",
+        "sr",
+        "jr",
+        "st",
+        "mt",
+        "ft",
+        "no",
+        "vs",
+        "etc",
+        "inc",
+        "ltd",
+        "co",
+        "corp",
+        "gen",
+        "col",
+        "lt",
+        "sgt",
+        "capt",
+        "cmdr",
+        "adm",
+        "gov",
+        "sen",
+        "rep",
+        "rev",
+        "hon",
+        "pres",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "nov",
+        "dec",
+        "fig",
+        "eq",
+        "approx",
+        "dept",
+        "est",
+        "al",
+        "e.g",
+        "i.e",
+        "u.s",
+        "u.k",
+        "u.n",
+        "a.m",
+        "p.m",
+    ]
 )
 
 
@@ -72,7 +126,7 @@ def split_sentences(text: str) -> tuple[Span, ...]:
     start = 0
     for match in _BOUNDARY.finditer(text):
         end = match.end()
-        word = text[start:match.start() + 1].rsplit(None, 1)[-1].rstrip(".").lower()
+        word = text[start : match.start() + 1].rsplit(None, 1)[-1].rstrip(".").lower()
         # "P." (an initial) and "Dr." end a token, not a sentence.
         if (len(word) == 1 and word.isalpha()) or word in _ABBREVIATIONS:
             continue
@@ -82,12 +136,12 @@ def split_sentences(text: str) -> tuple[Span, ...]:
             start += 1
     if start < len(text.rstrip()):
         spans.append(Span(start, len(text.rstrip())))
-    return tuple(span for span in spans if text[span.start:span.end].strip())
+    return tuple(span for span in spans if text[span.start : span.end].strip())
 
 
 def _split_long(text: str, span: Span, token_spans: TokenSpans, max_tokens: int) -> list[Span]:
     """Cut one over-long sentence into pieces of at most max_tokens tokens, at token boundaries."""
-    tokens = token_spans(text[span.start:span.end])
+    tokens = token_spans(text[span.start : span.end])
     pieces: list[Span] = []
     piece_start = span.start
     for i in range(max_tokens, len(tokens), max_tokens):
@@ -95,7 +149,7 @@ def _split_long(text: str, span: Span, token_spans: TokenSpans, max_tokens: int)
         pieces.append(Span(piece_start, cut))
         piece_start = cut
     pieces.append(Span(piece_start, span.end))
-    return [_trim(text, piece) for piece in pieces if text[piece.start:piece.end].strip()]
+    return [_trim(text, piece) for piece in pieces if text[piece.start : piece.end].strip()]
 
 
 def _trim(text: str, span: Span) -> Span:
@@ -116,12 +170,12 @@ def windows_for(
     """
     counted: list[tuple[Span, int]] = []
     for sentence in sentences:
-        n = len(token_spans(text[sentence.start:sentence.end]))
+        n = len(token_spans(text[sentence.start : sentence.end]))
         if n <= max_tokens:
             counted.append((sentence, n))
         else:
             counted.extend(
-                (piece, len(token_spans(text[piece.start:piece.end])))
+                (piece, len(token_spans(text[piece.start : piece.end])))
                 for piece in _split_long(text, sentence, token_spans, max_tokens)
             )
     windows: list[Span] = []
@@ -129,7 +183,7 @@ def windows_for(
     window_end = 0
     used = 0
     for sentence, n in counted:
-        # Joining sentences can merge tokens at the seam; the one-token slack per sentence covers it.
+        # Joined sentences can merge tokens at the seam; one token of slack per sentence covers it.
         if window_start is not None and used + n + 1 > max_tokens:
             windows.append(Span(window_start, window_end))
             window_start, used = None, 0
@@ -142,7 +196,9 @@ def windows_for(
     return tuple(sentence for sentence, _ in counted), tuple(windows)
 
 
-def chunk_article(article: Article, token_spans: TokenSpans, max_tokens: int) -> tuple[Paragraph, ...]:
+def chunk_article(
+    article: Article, token_spans: TokenSpans, max_tokens: int
+) -> tuple[Paragraph, ...]:
     """Turn an article's blocks into paragraphs with sentence spans and embedding windows."""
     owner = article_id(article.source)
     paragraphs = []

@@ -15,44 +15,134 @@ from rag.errors import RagError
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--index", dest="index_dir", type=Path, metavar="DIR",
-                        help="index folder (default: index, or RAG_INDEX_DIR)")
+    parser.add_argument(
+        "--index",
+        dest="index_dir",
+        type=Path,
+        metavar="DIR",
+        help="index folder (default: index, or RAG_INDEX_DIR)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every sub-command."""
     parser = argparse.ArgumentParser(
-        prog="rag", description="Ask questions about a set of articles; answers cite paragraphs.")
+        prog="rag", description="Ask questions about a set of articles; answers cite paragraphs."
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     index = commands.add_parser(
-        "index", help="add articles (files, folders, URLs) to an index",
-        description="Add new and changed articles to the index; unchanged ones are not re-embedded.")
-    index.add_argument("sources", nargs="+", metavar="PATH|URL",
-                       help="files (.txt .md .html .pdf .jsonl .json), folders or http(s) URLs")
+        "index",
+        help="add articles (files, folders, URLs) to an index",
+        description="Add new and changed articles to the index; unchanged ones are not "
+        "re-embedded.",
+    )
+    index.add_argument(
+        "sources",
+        nargs="+",
+        metavar="PATH|URL",
+        help="files (.txt .md .html .pdf .jsonl .json), folders or http(s) URLs",
+    )
     _common(index)
-    index.add_argument("--model", help="sentence-transformers model name or path "
-                       "(default: all-MiniLM-L6-v2, or RAG_MODEL)")
-    index.add_argument("--prune", action="store_true",
-                       help="remove indexed articles whose source is no longer among PATH|URL")
-    index.add_argument("--rebuild", action="store_true",
-                       help="start a new index instead of updating the existing one")
+    index.add_argument(
+        "--model",
+        help="sentence-transformers model name or path (default: all-MiniLM-L6-v2, or RAG_MODEL)",
+    )
+    index.add_argument(
+        "--prune",
+        action="store_true",
+        help="remove indexed articles whose source is no longer among PATH|URL",
+    )
+    index.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="start a new index instead of updating the existing one",
+    )
     index.add_argument("--max-bytes", type=int, help="largest file or page to read, in bytes")
 
     ask = commands.add_parser(
-        "ask", help="answer a question with cited sentences",
+        "ask",
+        help="answer a question with cited sentences",
         description="Answer a question from the index. Without QUESTION, ask interactively; "
-                    "with '-', read one question per line from stdin.")
-    ask.add_argument("question", nargs="?", help="the question, or '-' to read questions from stdin")
+        "with '-', read one question per line from stdin.",
+    )
+    ask.add_argument(
+        "question", nargs="?", help="the question, or '-' to read questions from stdin"
+    )
     _common(ask)
     ask.add_argument("--k", type=int, help="number of paragraphs to retrieve (default 5, or RAG_K)")
-    ask.add_argument("--min-score", type=float,
-                     help="abstain when the best sentence scores below this (default: the index's)")
+    ask.add_argument(
+        "--min-score",
+        type=float,
+        help="abstain when the best sentence scores below this (default: the index's)",
+    )
     ask.add_argument("--model", help="refuse the index unless it was built with this model")
     ask.add_argument("--json", action="store_true", help="print one JSON object per question")
 
-    info = commands.add_parser("info", help="show what an index holds and how it was built",
-                               description="Show an index's manifest and its articles.")
+    evaluate = commands.add_parser(
+        "eval",
+        help="measure retrieval and answer quality on SQuAD or BEIR data",
+        description="Index a SQuAD-format file or a BEIR folder into its own index (reused when "
+        "unchanged), ask every question through the normal search and answer code, "
+        "and report recall@1/5/20, MRR@10, nDCG@10, answer-in-citation, abstention "
+        "quality and latency.",
+    )
+    evaluate.add_argument("data", type=Path, help="SQuAD .json file or BEIR folder")
+    evaluate.add_argument(
+        "--index",
+        dest="index_dir",
+        type=Path,
+        metavar="DIR",
+        help="index folder for this dataset (default: index/eval/<name>)",
+    )
+    evaluate.add_argument(
+        "--retriever",
+        choices=("hybrid", "dense", "bm25"),
+        action="append",
+        help="retriever to evaluate; repeat for an ablation (default: hybrid)",
+    )
+    evaluate.add_argument("--limit", type=int, help="ask only the first N questions")
+    evaluate.add_argument("--k", type=int, help="paragraphs given to the answer (default 5)")
+    evaluate.add_argument("--min-score", type=float, help="abstention threshold to evaluate")
+    evaluate.add_argument("--model", help="sentence-transformers model name or path")
+    evaluate.add_argument(
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="where to write the results JSON (default: <index>/results.json)",
+    )
+    evaluate.add_argument(
+        "--json", action="store_true", help="print the results as one JSON object on stdout"
+    )
+
+    serve = commands.add_parser(
+        "serve",
+        help="open the chat app in the browser (ask, library, settings, API)",
+        description="Serve the browser chat over the index; on a first start with no index, "
+        "build one from the sample articles. --share (or RAG_SHARE=1) asks for a public "
+        "link and always requires a login: --auth user:pass, RAG_AUTH, or a generated password.",
+    )
+    _common(serve)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: local)")
+    serve.add_argument("--port", type=int, help="port (default: 7860, or the next free one)")
+    serve.add_argument(
+        "--share", action="store_true", default=None, help="also open a public Gradio share link"
+    )
+    serve.add_argument("--auth", metavar="USER:PASS", help="require this login (or RAG_AUTH)")
+    serve.add_argument(
+        "--uploads",
+        type=Path,
+        metavar="DIR",
+        help="folder for uploaded articles (default: uploads/ beside the index, or RAG_UPLOADS)",
+    )
+    serve.add_argument("--k", type=int, help="default number of sources (default 5, or RAG_K)")
+    serve.add_argument("--max-bytes", type=int, help="largest upload or page to read, in bytes")
+
+    info = commands.add_parser(
+        "info",
+        help="show what an index holds and how it was built",
+        description="Show an index's manifest and its articles.",
+    )
     _common(info)
     info.add_argument("--json", action="store_true", help="print the manifest as JSON")
     return parser
@@ -60,8 +150,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _config(args: argparse.Namespace) -> Config:
     config = from_env().with_overrides(
-        index_dir=getattr(args, "index_dir", None), model=getattr(args, "model", None),
-        k=getattr(args, "k", None), min_score=getattr(args, "min_score", None),
+        index_dir=getattr(args, "index_dir", None),
+        model=getattr(args, "model", None),
+        k=getattr(args, "k", None),
+        min_score=getattr(args, "min_score", None),
         max_bytes=getattr(args, "max_bytes", None),
     )
     validate(config)
@@ -73,7 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         config = _config(args)
-        return {"index": _index, "ask": _ask, "info": _info}[args.command](args, config)
+        handlers = {"index": _index, "ask": _ask, "info": _info, "eval": _eval, "serve": _serve}
+        return handlers[args.command](args, config)
     except RagError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -87,8 +180,9 @@ def _index(args: argparse.Namespace, config: Config) -> int:
     def skipped(item) -> None:
         print(f"skipped {item.source}: {item.reason}", file=sys.stderr)
 
-    report = index_sources(config, args.sources, prune=args.prune, rebuild=args.rebuild,
-                           on_skip=skipped)
+    report = index_sources(
+        config, args.sources, prune=args.prune, rebuild=args.rebuild, on_skip=skipped
+    )
     print(report.summary())
     if report.skipped:
         print("Skipped:", file=sys.stderr)
@@ -105,8 +199,13 @@ def format_answer(answer: Answer, width: int = 100) -> str:
     for c in answer.citations:
         heading = f" ({c.heading})" if c.heading else ""
         lines.append(f"[{c.n}] {c.article_title} › ¶ {c.paragraph_index}{heading}")
-        marked = (c.paragraph_text[:c.sentence_start] + "»" + c.sentence + "«"
-                  + c.paragraph_text[c.sentence_end:])
+        marked = (
+            c.paragraph_text[: c.sentence_start]
+            + "»"
+            + c.sentence
+            + "«"
+            + c.paragraph_text[c.sentence_end :]
+        )
         lines.append(textwrap.fill(marked, width, initial_indent="    ", subsequent_indent="    "))
     return "\n".join(lines)
 
@@ -138,8 +237,11 @@ def _ask(args: argparse.Namespace, config: Config) -> int:
     if args.question is not None:
         answer_one(args.question)
         return 0
-    print(f"Ask about the {len(pipeline.index.articles())} indexed articles (empty line or "
-          "Ctrl-D quits).", file=sys.stderr)
+    print(
+        f"Ask about the {len(pipeline.index.articles())} indexed articles (empty line or "
+        "Ctrl-D quits).",
+        file=sys.stderr,
+    )
     while True:
         try:
             question = input("? ").strip()
@@ -151,6 +253,25 @@ def _ask(args: argparse.Namespace, config: Config) -> int:
         print()
 
 
+def _eval(args: argparse.Namespace, config: Config) -> int:
+    from rag.evaluate import evaluate, format_table
+
+    if args.index_dir is None:
+        config = config.with_overrides(index_dir=Path("index") / "eval" / args.data.resolve().stem)
+    retrievers = args.retriever or ["hybrid"]
+    results = [evaluate(config, args.data, retriever=r, limit=args.limit) for r in retrievers]
+    output = args.output or Path(config.index_dir) / "results.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    payload = results[0] if len(results) == 1 else results
+    output.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    if args.json:
+        print(json.dumps(payload))
+    else:
+        print(format_table(results))
+        print(f"\nResults written to {output}")
+    return 0
+
+
 def _info(args: argparse.Namespace, config: Config) -> int:
     from rag.store import Index
 
@@ -159,8 +280,10 @@ def _info(args: argparse.Namespace, config: Config) -> int:
     if args.json:
         print(manifest.to_json(), end="")
         return 0
-    print(f"Index {config.index_dir} ({index.generation.name}, format {manifest.format}, "
-          f"built {manifest.created})")
+    print(
+        f"Index {config.index_dir} ({index.generation.name}, format {manifest.format}, "
+        f"built {manifest.created})"
+    )
     print(f"  model      {manifest.model} ({manifest.dimension}-d, normalized)")
     print(f"  articles   {manifest.articles}")
     print(f"  paragraphs {manifest.paragraphs}")
@@ -171,6 +294,19 @@ def _info(args: argparse.Namespace, config: Config) -> int:
     if manifest.articles > 50:
         print(f"  … and {manifest.articles - 50} more")
     return 0
+
+
+def _serve(args: argparse.Namespace, config: Config) -> int:
+    from rag.chat import serve
+
+    return serve(
+        config,
+        host=args.host,
+        port=args.port,
+        share=args.share,
+        auth=args.auth,
+        upload_dir=args.uploads,
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""One settings object, built once by the CLI or the app: flags > RAG_* environment variables > defaults."""
+"""One settings object, built once by the CLI or the app: flags > RAG_* variables > defaults."""
 
 from __future__ import annotations
 
@@ -47,8 +47,16 @@ def _parse(name: str, raw: str, kind: type) -> object:
         ) from None
 
 
-_KINDS = {"index_dir": Path, "model": str, "k": int, "min_score": float, "bf16": bool,
-          "timeout": float, "max_bytes": int, "batch_size": int}
+_KINDS = {
+    "index_dir": Path,
+    "model": str,
+    "k": int,
+    "min_score": float,
+    "bf16": bool,
+    "timeout": float,
+    "max_bytes": int,
+    "batch_size": int,
+}
 
 
 def from_env(env: Mapping[str, str] | None = None) -> Config:

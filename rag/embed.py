@@ -66,8 +66,10 @@ class Embedder:
         self.model.eval()
         self.tokenizer = self.model.tokenizer
         self.max_tokens = int(self.model.max_seq_length or 256)
-        dimension = getattr(self.model, "get_embedding_dimension", None) or getattr(
-            self.model, "get_sentence_embedding_dimension")
+        dimension = (
+            getattr(self.model, "get_embedding_dimension", None)
+            or self.model.get_sentence_embedding_dimension
+        )
         self.dimension = int(dimension())
         self.bf16 = bool(bf16 and device == "cpu" and cpu_has_bf16())
         self._torch = torch
@@ -75,7 +77,10 @@ class Embedder:
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         """Character spans of the model's tokens for text, without special tokens."""
         encoded = self.tokenizer(
-            text, add_special_tokens=False, return_offsets_mapping=True, truncation=False,
+            text,
+            add_special_tokens=False,
+            return_offsets_mapping=True,
+            truncation=False,
             verbose=False,
         )
         return [tuple(span) for span in encoded["offset_mapping"]]
@@ -90,8 +95,12 @@ class Embedder:
         """Token embeddings, attention mask and char offsets for a batch of texts."""
         torch = self._torch
         encoded = self.tokenizer(
-            list(texts), padding=True, truncation=True, max_length=self.max_tokens,
-            return_offsets_mapping=True, return_tensors="pt",
+            list(texts),
+            padding=True,
+            truncation=True,
+            max_length=self.max_tokens,
+            return_offsets_mapping=True,
+            return_tensors="pt",
         )
         offsets = encoded.pop("offset_mapping").numpy()
         features = {k: v.to(self.model.device) for k, v in encoded.items()}
@@ -110,10 +119,12 @@ class Embedder:
         return _normalize(pooled)
 
     def _is_mean_pooling(self) -> bool:
-        pooling = getattr(self.model, "_modules", {}).get("1")
-        return bool(getattr(pooling, "pooling_mode_mean_tokens", False)) or (
-            getattr(pooling, "get_pooling_mode_str", lambda: "")() == "mean"
-        )
+        # Late chunking and the fast query path reproduce mean pooling; other poolings go
+        # through the model's own encode.
+        modules = list(self.model.children())
+        pooling = modules[1] if len(modules) > 1 else None
+        mode = getattr(pooling, "pooling_mode", None)
+        return mode == "mean" or bool(getattr(pooling, "pooling_mode_mean_tokens", False))
 
     def _encode_plain(self, texts: Sequence[str]) -> np.ndarray:
         torch = self._torch
@@ -122,10 +133,15 @@ class Embedder:
         return _normalize(vectors.astype(np.float32))
 
     def encode_paragraphs(
-        self, paragraphs: Sequence[Paragraph], *, batch_size: int = 64,
+        self,
+        paragraphs: Sequence[Paragraph],
+        *,
+        batch_size: int = 64,
         progress: Callable[[int], None] | None = None,
     ) -> list[ParagraphVectors]:
         """Embed each paragraph's windows once; pool sentences from the same token embeddings."""
+        if not self._is_mean_pooling():
+            return self._encode_separately(paragraphs, progress)
         jobs = [(p_i, w) for p_i, p in enumerate(paragraphs) for w in p.windows]
         # Length-sorted batches waste less compute on padding.
         order = sorted(range(len(jobs)), key=lambda j: _window_len(jobs[j][1]))
@@ -155,13 +171,32 @@ class Embedder:
             window_of.setdefault(p_i, []).append(j)
         for p_i, paragraph in enumerate(paragraphs):
             paragraph_vector = np.mean([window_vectors[j] for j in window_of[p_i]], axis=0)
-            sentences = np.stack([
-                sentence_vectors.get((p_i, s_i), paragraph_vector)
-                for s_i in range(len(paragraph.sentences))
-            ])
+            sentences = np.stack(
+                [
+                    sentence_vectors.get((p_i, s_i), paragraph_vector)
+                    for s_i in range(len(paragraph.sentences))
+                ]
+            )
             results.append(
                 ParagraphVectors(_normalize(paragraph_vector[None])[0], _normalize(sentences))
             )
+        return results
+
+    def _encode_separately(
+        self, paragraphs: Sequence[Paragraph], progress: Callable[[int], None] | None
+    ) -> list[ParagraphVectors]:
+        """For models that do not mean-pool: encode windows and sentences as texts of their own."""
+        results = []
+        for paragraph in paragraphs:
+            windows = self._encode_plain([_window_text(paragraph, w) for w in paragraph.windows])
+            sentences = self._encode_plain(
+                [paragraph.text[s.start : s.end] for s in paragraph.sentences]
+            )
+            results.append(
+                ParagraphVectors(_normalize(windows.mean(0, keepdims=True))[0], sentences)
+            )
+            if progress is not None:
+                progress(1)
         return results
 
 
@@ -171,12 +206,12 @@ def _window_len(window: Span) -> int:
 
 def _window_text(paragraph: Paragraph, window: Span) -> str:
     # Offsets from the tokenizer are relative to this text; callers add window.start back.
-    return paragraph.text[window.start:window.end]
+    return paragraph.text[window.start : window.end]
 
 
 def _batches(items: Sequence[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(items), size):
-        yield list(items[start:start + size])
+        yield list(items[start : start + size])
 
 
 def _normalize(vectors: np.ndarray) -> np.ndarray:
@@ -198,8 +233,13 @@ class Progress:
         from tqdm import tqdm
 
         self.bar = tqdm(
-            total=total, unit="para", desc=label, file=sys.stderr,
-            disable=total < min_total or None, leave=False, mininterval=0.5,
+            total=total,
+            unit="para",
+            desc=label,
+            file=sys.stderr,
+            disable=total < min_total or None,
+            leave=False,
+            mininterval=0.5,
         )
         self.started = time.perf_counter()
 

@@ -1,4 +1,4 @@
-"""The project's error types: each message is one sentence saying what failed, where, and what to do."""
+"""The project's error types; each message is one sentence: what failed, where, what to do."""
 
 
 class RagError(Exception):

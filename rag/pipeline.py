@@ -14,7 +14,7 @@ from rag.config import DEFAULT_MODEL, Config
 from rag.embed import Embedder, Progress, load_embedder
 from rag.errors import RagError
 from rag.ingest import Article, Skipped, read_sources
-from rag.retrieve import retrieve
+from rag.retrieve import Hit, retrieve
 from rag.store import Index, Writer, current_generation
 
 # Abstain below this best-sentence cosine; fitted per model (README "Abstention").
@@ -41,11 +41,17 @@ class IndexReport:
 
     def summary(self) -> str:
         """One line for people: what was added, kept, removed and skipped."""
-        parts = [f"{len(self.added)} added", f"{len(self.updated)} updated",
-                 f"{self.unchanged} unchanged", f"{len(self.removed)} removed",
-                 f"{len(self.skipped)} skipped"]
-        return (f"Indexed {', '.join(parts)} ({self.paragraphs} new paragraphs embedded "
-                f"in {self.seconds:.1f} s).")
+        parts = [
+            f"{len(self.added)} added",
+            f"{len(self.updated)} updated",
+            f"{self.unchanged} unchanged",
+            f"{len(self.removed)} removed",
+            f"{len(self.skipped)} skipped",
+        ]
+        return (
+            f"Indexed {', '.join(parts)} ({self.paragraphs} new paragraphs embedded "
+            f"in {self.seconds:.1f} s)."
+        )
 
 
 def model_for(config: Config) -> str:
@@ -62,16 +68,26 @@ def model_for(config: Config) -> str:
 
 
 def index_sources(
-    config: Config, inputs: Sequence[str], *, prune: bool = False, rebuild: bool = False,
-    embedder: Embedder | None = None, on_skip: Callable[[Skipped], None] | None = None,
+    config: Config,
+    inputs: Sequence[str],
+    *,
+    prune: bool = False,
+    rebuild: bool = False,
+    embedder: Embedder | None = None,
+    on_skip: Callable[[Skipped], None] | None = None,
 ) -> IndexReport:
     """Add new and changed articles from inputs to the index; with prune, drop vanished ones."""
     started = time.perf_counter()
     report = IndexReport()
     embedder = embedder or load_embedder(model_for(config), config.bf16)
     threshold = ABSTAIN_THRESHOLDS.get(embedder.name, FALLBACK_THRESHOLD)
-    with Writer(Path(config.index_dir), model=embedder.name, dimension=embedder.dimension,
-                abstain_threshold=threshold, rebuild=rebuild) as writer:
+    with Writer(
+        Path(config.index_dir),
+        model=embedder.name,
+        dimension=embedder.dimension,
+        abstain_threshold=threshold,
+        rebuild=rebuild,
+    ) as writer:
         known = writer.hashes()
         seen: set[str] = set()
         pending: list[Article] = []
@@ -89,8 +105,12 @@ def index_sources(
         _embed_into(writer, pending, embedder, config.batch_size, report)
         if prune:
             # A source that failed to read this time is kept: it did not vanish.
-            vanished = sorted(source for source in known if source not in seen
-                              and source.split("#", 1)[0] not in {s.source for s in report.skipped})
+            vanished = sorted(
+                source
+                for source in known
+                if source not in seen
+                and source.split("#", 1)[0] not in {s.source for s in report.skipped}
+            )
             writer.remove(vanished)
             report.removed = vanished
         writer.commit(list(inputs))
@@ -98,9 +118,16 @@ def index_sources(
     return report
 
 
-def _embed_into(writer: Writer, articles: Sequence[Article], embedder: Embedder,
-                batch_size: int, report: IndexReport) -> None:
-    chunked = [(a, chunk_article(a, embedder.token_spans, embedder.window_tokens)) for a in articles]
+def _embed_into(
+    writer: Writer,
+    articles: Sequence[Article],
+    embedder: Embedder,
+    batch_size: int,
+    report: IndexReport,
+) -> None:
+    chunked = [
+        (a, chunk_article(a, embedder.token_spans, embedder.window_tokens)) for a in articles
+    ]
     total = sum(len(paragraphs) for _, paragraphs in chunked)
     progress = Progress(total)
     try:
@@ -124,8 +151,12 @@ def _store_group(writer, group, embedder, batch_size, progress) -> None:
     vectors = embedder.encode_paragraphs(flat, batch_size=batch_size, progress=progress)
     start = 0
     for article, paragraphs in group:
-        writer.add(article, paragraphs, vectors[start:start + len(paragraphs)],
-                   article_id(article.source))
+        writer.add(
+            article,
+            paragraphs,
+            vectors[start : start + len(paragraphs)],
+            article_id(article.source),
+        )
         start += len(paragraphs)
 
 
@@ -158,23 +189,40 @@ class Pipeline:
             return self.config.min_score
         return self.index.manifest.abstain_threshold
 
+    def search(
+        self, question: str, *, k: int | None = None, retriever: str = "hybrid"
+    ) -> list[Hit]:
+        """The k best paragraphs for a question, best first."""
+        question = _clean_question(question)
+        vector = self.embedder.encode_queries([question])[0]
+        return retrieve(self.index, question, vector, k or self.config.k, retriever)
+
     def ask(self, question: str, *, k: int | None = None, retriever: str = "hybrid") -> Answer:
         """Answer one question with citations, or abstain."""
-        question = " ".join(question.split())
-        if not question:
-            raise QuestionError("The question is empty; type a question about the articles.")
-        question = question[:MAX_QUESTION_CHARS]
-        index = self.index
-        vector = self.embedder.encode_queries([question])[0]
-        hits = retrieve(index, question, vector, k or self.config.k, retriever)
-        return extract(question, hits, self.threshold)
+        k = k or self.config.k
+        return self.answer(question, self.search(question, k=k, retriever=retriever)[:k])
+
+    def answer(self, question: str, hits: Sequence[Hit]) -> Answer:
+        """Build the cited answer (or abstention) from retrieved paragraphs."""
+        return extract(_clean_question(question), hits, self.threshold)
+
+
+def _clean_question(question: str) -> str:
+    question = " ".join(question.split())
+    if not question:
+        raise QuestionError("The question is empty; type a question about the articles.")
+    return question[:MAX_QUESTION_CHARS]
 
 
 def remove_articles(config: Config, sources: Sequence[str], *, model: str) -> list[str]:
     """Remove the articles with these sources from the index; returns the ones that were there."""
     index = Index.open(Path(config.index_dir))
-    with Writer(Path(config.index_dir), model=model, dimension=index.manifest.dimension,
-                abstain_threshold=index.manifest.abstain_threshold) as writer:
+    with Writer(
+        Path(config.index_dir),
+        model=model,
+        dimension=index.manifest.dimension,
+        abstain_threshold=index.manifest.abstain_threshold,
+    ) as writer:
         present = [s for s in sources if s in writer.hashes()]
         writer.remove(present)
         writer.commit([])

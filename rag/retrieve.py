@@ -17,15 +17,139 @@ RETRIEVERS = ("hybrid", "dense", "bm25")
 WEIGHTS = {"bm25": 0.4, "paragraph": 0.2, "sentence": 0.4}
 CANDIDATES = 50
 
-_STOPWORDS = frozenset("""
-a about above after again against all am an and any are as at be because been before being below
-between both but by can could did do does doing down during each few for from further had has have
-having he her here hers herself him himself his how i if in into is it its itself just me more most
-my myself no nor not now of off on once only or other our ours ourselves out over own same she
-should so some such than that the their theirs them themselves then there these they this those
-through to too under until up very was we were what when where which while who whom why will with
-would you your yours yourself yourselves s t don
-""".split())
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "down",
+        "during",
+        "each",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "me",
+        "more",
+        "most",
+        "my",
+        "myself",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "ours",
+        "ourselves",
+        "out",
+        "over",
+        "own",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "themselves",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
+        "s",
+        "t",
+        "don",
+    ]
+)
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -56,8 +180,9 @@ class Hit:
         return max(self.sentence_scores, default=self.dense)
 
 
-def retrieve(index: Index, question: str, query_vector: np.ndarray, k: int,
-             retriever: str = "hybrid") -> list[Hit]:
+def retrieve(
+    index: Index, question: str, query_vector: np.ndarray, k: int, retriever: str = "hybrid"
+) -> list[Hit]:
     """Return the k best paragraphs for the question, best first."""
     if retriever not in RETRIEVERS:
         raise ValueError(f"unknown retriever {retriever!r}; choose one of {', '.join(RETRIEVERS)}")
@@ -80,8 +205,13 @@ def _zscores(values: np.ndarray) -> np.ndarray:
     return (values - values.mean()) / spread if spread > 1e-9 else np.zeros_like(values)
 
 
-def _fuse(index: Index, query_vector: np.ndarray, dense: dict[int, float],
-          keyword: dict[int, float], k: int) -> tuple[list[int], dict[int, float]]:
+def _fuse(
+    index: Index,
+    query_vector: np.ndarray,
+    dense: dict[int, float],
+    keyword: dict[int, float],
+    k: int,
+) -> tuple[list[int], dict[int, float]]:
     candidates = list(dict.fromkeys([*dense, *keyword]))
     if not candidates:
         return [], {}
@@ -93,14 +223,18 @@ def _fuse(index: Index, query_vector: np.ndarray, dense: dict[int, float],
         np.maximum.at(sentence, owners, index.vectors("sentences", sentence_ids) @ q)
     floor = min(keyword.values(), default=0.0)
     bm25 = np.array([keyword.get(c, floor) for c in candidates], dtype=np.float32)
-    fused = (WEIGHTS["bm25"] * _zscores(bm25) + WEIGHTS["paragraph"] * _zscores(paragraph)
-             + WEIGHTS["sentence"] * _zscores(sentence))
+    fused = (
+        WEIGHTS["bm25"] * _zscores(bm25)
+        + WEIGHTS["paragraph"] * _zscores(paragraph)
+        + WEIGHTS["sentence"] * _zscores(sentence)
+    )
     order = np.argsort(-fused, kind="stable")[:k]
     return [candidates[i] for i in order], {candidates[i]: float(fused[i]) for i in order}
 
 
-def _hits(index: Index, query_vector: np.ndarray, ranked: Sequence[int],
-          scores: dict[int, float]) -> list[Hit]:
+def _hits(
+    index: Index, query_vector: np.ndarray, ranked: Sequence[int], scores: dict[int, float]
+) -> list[Hit]:
     passages = index.passages(ranked)
     q = np.asarray(query_vector, dtype=np.float32).reshape(-1)
     hits = []

@@ -53,7 +53,9 @@ CREATE TABLE sentences (
     start INTEGER NOT NULL, end INTEGER NOT NULL
 );
 CREATE INDEX sentences_by_paragraph ON sentences (paragraph_id, position);
-CREATE VIRTUAL TABLE paragraph_terms USING fts5 (title, heading, text, tokenize = 'porter unicode61');
+CREATE VIRTUAL TABLE paragraph_terms USING fts5 (
+    title, heading, text, tokenize = 'porter unicode61'
+);
 """
 
 
@@ -157,8 +159,15 @@ def current_generation(index_dir: Path) -> Path | None:
 class Index:
     """A read-only view of one generation of an index; cheap to query from many threads."""
 
-    def __init__(self, index_dir: Path, generation: Path, manifest: Manifest,
-                 paragraphs: faiss.Index, sentences: faiss.Index, database: Path):
+    def __init__(
+        self,
+        index_dir: Path,
+        generation: Path,
+        manifest: Manifest,
+        paragraphs: faiss.Index,
+        sentences: faiss.Index,
+        database: Path,
+    ):
         self.dir = index_dir
         self.generation = generation
         self.manifest = manifest
@@ -173,8 +182,9 @@ class Index:
         index_dir = Path(index_dir)
         generation = current_generation(index_dir)
         if generation is None:
-            raise IndexFormatError(f"No index at {index_dir} — build one with: rag index <sources> "
-                                   f"--index {index_dir}")
+            raise IndexFormatError(
+                f"No index at {index_dir} — build one with: rag index <sources> --index {index_dir}"
+            )
         manifest = Manifest.from_file(generation / MANIFEST)
         rebuild = manifest.rebuild_command(index_dir, model)
         if manifest.format != FORMAT_VERSION:
@@ -200,7 +210,8 @@ class Index:
         ):
             if vectors.d != manifest.dimension:
                 raise IndexFormatError(
-                    f"{path} holds {vectors.d}-d vectors but the manifest says {manifest.dimension}; "
+                    f"{path} holds {vectors.d}-d vectors but the manifest says "
+                    f"{manifest.dimension}; "
                     f"rebuild with: {rebuild}"
                 )
             if vectors.ntotal != expected:
@@ -274,8 +285,13 @@ class Index:
                 spans.setdefault(pid, []).append((sid, start, end))
         return {
             row[0]: Passage(
-                id=row[0], article_id=row[1], article_title=row[2], source=row[3], index=row[4],
-                heading=row[5], text=row[6],
+                id=row[0],
+                article_id=row[1],
+                article_title=row[2],
+                source=row[3],
+                index=row[4],
+                heading=row[5],
+                text=row[6],
                 sentences=tuple(Span(s, e) for _, s, e in spans.get(row[0], [])),
                 sentence_ids=tuple(sid for sid, _, _ in spans.get(row[0], [])),
             )
@@ -288,9 +304,12 @@ class Index:
             return {}
         marks = ",".join("?" * len(ids))
         with self.connect() as db:
-            return dict(db.execute(
-                f"SELECT id, paragraph_id FROM sentences WHERE id IN ({marks})", [int(i) for i in ids]
-            ).fetchall())
+            return dict(
+                db.execute(
+                    f"SELECT id, paragraph_id FROM sentences WHERE id IN ({marks})",
+                    [int(i) for i in ids],
+                ).fetchall()
+            )
 
     def sentence_ids_of(self, paragraph_ids: Sequence[int]) -> tuple[list[int], np.ndarray]:
         """Sentence ids of the given paragraphs, and for each the position of its paragraph."""
@@ -310,7 +329,8 @@ class Index:
         with self.connect() as db:
             rows = db.execute(
                 "SELECT rowid, -bm25(paragraph_terms, 0.5, 0.5, 1.0) FROM paragraph_terms "
-                "WHERE paragraph_terms MATCH ? ORDER BY bm25(paragraph_terms, 0.5, 0.5, 1.0) LIMIT ?",
+                "WHERE paragraph_terms MATCH ? "
+                "ORDER BY bm25(paragraph_terms, 0.5, 0.5, 1.0) LIMIT ?",
                 (match, k),
             ).fetchall()
         return [(int(i), float(s)) for i, s in rows]
@@ -327,9 +347,13 @@ class Index:
     def article_paragraphs(self, article_id: int) -> list[Passage]:
         """All paragraphs of one article, in order."""
         with self.connect() as db:
-            ids = [r[0] for r in db.execute(
-                "SELECT id FROM paragraphs WHERE article_id = ? ORDER BY position", (article_id,)
-            )]
+            ids = [
+                r[0]
+                for r in db.execute(
+                    "SELECT id FROM paragraphs WHERE article_id = ? ORDER BY position",
+                    (article_id,),
+                )
+            ]
         found = self.passages(ids)
         return [found[i] for i in ids]
 
@@ -350,8 +374,9 @@ class _VectorTable:
         wanted = np.asarray(ids, dtype=np.int64)
         positions = np.searchsorted(self.sorted_ids, wanted)
         positions = np.minimum(positions, max(len(self.sorted_ids) - 1, 0))
-        if len(wanted) and (len(self.sorted_ids) == 0
-                            or not np.array_equal(self.sorted_ids[positions], wanted)):
+        if len(wanted) and (
+            len(self.sorted_ids) == 0 or not np.array_equal(self.sorted_ids[positions], wanted)
+        ):
             raise KeyError("some ids are not in the index")
         return self.matrix[self.order[positions]]
 
@@ -385,7 +410,8 @@ def _database_counts(path: Path, rebuild: str) -> tuple[int, int, int]:
             connection.close()
     except sqlite3.DatabaseError:
         raise IndexFormatError(
-            f"{path} is not a readable SQLite database (truncated or corrupt); rebuild with: {rebuild}"
+            f"{path} is not a readable SQLite database (truncated or corrupt); "
+            f"rebuild with: {rebuild}"
         ) from None
 
 
@@ -399,8 +425,15 @@ class Writer:
     Use as a context manager: leaving it without `commit` (an error, a kill) throws the work away.
     """
 
-    def __init__(self, index_dir: Path, *, model: str, dimension: int, abstain_threshold: float,
-                 rebuild: bool = False):
+    def __init__(
+        self,
+        index_dir: Path,
+        *,
+        model: str,
+        dimension: int,
+        abstain_threshold: float,
+        rebuild: bool = False,
+    ):
         self.dir = Path(index_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
         self._lock = open(self.dir / ".lock", "a+")  # noqa: SIM115 — held for the writer's life
@@ -465,44 +498,71 @@ class Writer:
             row = self.db.execute("SELECT id FROM articles WHERE source = ?", (source,)).fetchone()
             if row is None:
                 continue
-            paragraph_ids = [r[0] for r in self.db.execute(
-                "SELECT id FROM paragraphs WHERE article_id = ?", (row[0],))]
-            sentence_ids = [r[0] for r in self.db.execute(
-                "SELECT s.id FROM sentences s JOIN paragraphs p ON p.id = s.paragraph_id "
-                "WHERE p.article_id = ?", (row[0],))]
+            paragraph_ids = [
+                r[0]
+                for r in self.db.execute(
+                    "SELECT id FROM paragraphs WHERE article_id = ?", (row[0],)
+                )
+            ]
+            sentence_ids = [
+                r[0]
+                for r in self.db.execute(
+                    "SELECT s.id FROM sentences s JOIN paragraphs p ON p.id = s.paragraph_id "
+                    "WHERE p.article_id = ?",
+                    (row[0],),
+                )
+            ]
             self.paragraphs.remove_ids(np.array(paragraph_ids, dtype=np.int64))
             self.sentences.remove_ids(np.array(sentence_ids, dtype=np.int64))
-            self.db.executemany("DELETE FROM paragraph_terms WHERE rowid = ?",
-                                [(i,) for i in paragraph_ids])
-            self.db.executemany("DELETE FROM sentences WHERE paragraph_id = ?",
-                                [(i,) for i in paragraph_ids])
+            self.db.executemany(
+                "DELETE FROM paragraph_terms WHERE rowid = ?", [(i,) for i in paragraph_ids]
+            )
+            self.db.executemany(
+                "DELETE FROM sentences WHERE paragraph_id = ?", [(i,) for i in paragraph_ids]
+            )
             self.db.execute("DELETE FROM paragraphs WHERE article_id = ?", (row[0],))
             self.db.execute("DELETE FROM articles WHERE id = ?", (row[0],))
             removed += 1
         self.changed = self.changed or removed > 0
         return removed
 
-    def add(self, article: Article, paragraphs: Sequence[Paragraph],
-            vectors: Sequence[ParagraphVectors], article_id: int) -> None:
+    def add(
+        self,
+        article: Article,
+        paragraphs: Sequence[Paragraph],
+        vectors: Sequence[ParagraphVectors],
+        article_id: int,
+    ) -> None:
         """Store one article with its paragraphs and their vectors (replacing an older copy)."""
         self.remove([article.source])
         self.db.execute(
             "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (article_id, article.source, article.title, article.url, article.published,
-             article.content_hash, _now(), len(paragraphs)),
+            (
+                article_id,
+                article.source,
+                article.title,
+                article.url,
+                article.published,
+                article.content_hash,
+                _now(),
+                len(paragraphs),
+            ),
         )
         for paragraph in paragraphs:
-            self.db.execute("INSERT INTO paragraphs VALUES (?, ?, ?, ?, ?)",
-                            (paragraph.id, article_id, paragraph.index, paragraph.heading,
-                             paragraph.text))
+            self.db.execute(
+                "INSERT INTO paragraphs VALUES (?, ?, ?, ?, ?)",
+                (paragraph.id, article_id, paragraph.index, paragraph.heading, paragraph.text),
+            )
             self.db.execute(
                 "INSERT INTO paragraph_terms (rowid, title, heading, text) VALUES (?, ?, ?, ?)",
                 (paragraph.id, article.title, paragraph.heading or "", paragraph.text),
             )
             self.db.executemany(
                 "INSERT INTO sentences VALUES (?, ?, ?, ?, ?)",
-                [(sentence_id(paragraph.id, i), paragraph.id, i, s.start, s.end)
-                 for i, s in enumerate(paragraph.sentences)],
+                [
+                    (sentence_id(paragraph.id, i), paragraph.id, i, s.start, s.end)
+                    for i, s in enumerate(paragraph.sentences)
+                ],
             )
         if paragraphs:
             self.paragraphs.add_with_ids(
@@ -511,8 +571,10 @@ class Writer:
             )
             self.sentences.add_with_ids(
                 np.concatenate([v.sentences for v in vectors]).astype(np.float32),
-                np.array([sentence_id(p.id, i) for p in paragraphs
-                          for i in range(len(p.sentences))], dtype=np.int64),
+                np.array(
+                    [sentence_id(p.id, i) for p in paragraphs for i in range(len(p.sentences))],
+                    dtype=np.int64,
+                ),
             )
         self.changed = True
 
@@ -532,9 +594,17 @@ class Writer:
         faiss.write_index(self.paragraphs, str(self.work / PARAGRAPH_VECTORS))
         faiss.write_index(self.sentences, str(self.work / SENTENCE_VECTORS))
         manifest = Manifest(
-            format=FORMAT_VERSION, model=self.model, dimension=self.dimension, normalized=True,
-            chunker=CHUNKER_VERSION, articles=articles, paragraphs=paragraphs, sentences=sentences,
-            inputs=tuple(merged), abstain_threshold=self.abstain_threshold, created=_now(),
+            format=FORMAT_VERSION,
+            model=self.model,
+            dimension=self.dimension,
+            normalized=True,
+            chunker=CHUNKER_VERSION,
+            articles=articles,
+            paragraphs=paragraphs,
+            sentences=sentences,
+            inputs=tuple(merged),
+            abstain_threshold=self.abstain_threshold,
+            created=_now(),
         )
         (self.work / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
         for path in self.work.iterdir():

@@ -7,12 +7,14 @@ from rag.ingest import Article, Block
 
 
 def texts(text: str) -> list[str]:
-    return [text[s.start:s.end] for s in split_sentences(text)]
+    return [text[s.start : s.end] for s in split_sentences(text)]
 
 
 def test_sentences_keep_initials_abbreviations_and_quotes_together():
-    text = ("Former US Ambassador P. Michael McKinley spoke. Mr. Price said “no.” "
-            "The U.S. Embassy agreed! Was it 3.5 percent? Yes")
+    text = (
+        "Former US Ambassador P. Michael McKinley spoke. Mr. Price said “no.” "
+        "The U.S. Embassy agreed! Was it 3.5 percent? Yes"
+    )
     assert texts(text) == [
         "Former US Ambassador P. Michael McKinley spoke.",
         "Mr. Price said “no.”",
@@ -39,27 +41,31 @@ def test_long_paragraph_is_windowed_at_sentence_boundaries_without_losing_text(e
     (paragraph,) = chunk_article(article, embedder.token_spans, embedder.window_tokens)
     assert len(paragraph.windows) > 1
     for window in paragraph.windows:
-        assert len(embedder.token_spans(text[window.start:window.end])) <= embedder.window_tokens
+        assert len(embedder.token_spans(text[window.start : window.end])) <= embedder.window_tokens
         # Windows start and end on sentence boundaries.
         assert any(s.start == window.start for s in paragraph.sentences)
         assert any(s.end == window.end for s in paragraph.sentences)
-    covered = "".join(text[w.start:w.end] for w in paragraph.windows).replace(" ", "")
+    covered = "".join(text[w.start : w.end] for w in paragraph.windows).replace(" ", "")
     assert covered == text.replace(" ", "")
 
 
 def test_one_enormous_sentence_is_cut_into_pieces_that_fit(embedder):
     text = " ".join(f"word{i}" for i in range(2000))
-    sentences, windows = windows_for(text, split_sentences(text), embedder.token_spans,
-                                     embedder.window_tokens)
+    sentences, windows = windows_for(
+        text, split_sentences(text), embedder.token_spans, embedder.window_tokens
+    )
     assert len(sentences) > 1
-    assert "".join(text[s.start:s.end] for s in sentences).replace(" ", "") == text.replace(" ", "")
+    assert "".join(text[s.start : s.end] for s in sentences).replace(" ", "") == text.replace(
+        " ", ""
+    )
     for span in windows:
-        assert len(embedder.token_spans(text[span.start:span.end])) <= embedder.window_tokens
+        assert len(embedder.token_spans(text[span.start : span.end])) <= embedder.window_tokens
 
 
 def test_paragraphs_know_article_heading_position_and_have_stable_ids(embedder):
-    article = Article(source="/a.txt", title="T", blocks=(
-        Block("One. Two.", None), Block("Three.", "Section")))
+    article = Article(
+        source="/a.txt", title="T", blocks=(Block("One. Two.", None), Block("Three.", "Section"))
+    )
     first = chunk_article(article, embedder.token_spans, embedder.window_tokens)
     again = chunk_article(article, embedder.token_spans, embedder.window_tokens)
     assert [p.id for p in first] == [p.id for p in again]

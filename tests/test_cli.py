@@ -6,20 +6,26 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from rag.cli import build_parser
-from tests.conftest import ROOT, SAMPLE, squad_path
+from tests.conftest import ROOT, squad_path
 
 COMMANDS = sorted(build_parser()._subparsers._group_actions[0].choices)
 
 
-def rag(*args: str, stdin: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+def rag(
+    *args: str, stdin: str | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "rag.cli", *args], input=stdin, capture_output=True, text=True,
-        env={**os.environ, **(env or {})}, timeout=600, cwd=ROOT,
+        [sys.executable, "-m", "rag.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=600,
+        cwd=ROOT,
     )
 
 
@@ -34,17 +40,28 @@ def test_every_command_has_help_and_is_in_the_readme(command):
 
 
 def test_ask_json_has_the_documented_fields(seed_index):
-    result = rag("ask", "Who is the US special envoy for Afghanistan?", "--index", str(seed_index),
-                 "--json")
+    result = rag(
+        "ask", "Who is the US special envoy for Afghanistan?", "--index", str(seed_index), "--json"
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert {"question", "answer", "abstained", "citations"} <= set(data)
     assert data["abstained"] is False and "Khalilzad" in data["answer"]
-    fields = {"n", "article_title", "source", "paragraph_index", "paragraph_text",
-              "sentence_start", "sentence_end", "score"}
+    fields = {
+        "n",
+        "article_title",
+        "source",
+        "paragraph_index",
+        "paragraph_text",
+        "sentence_start",
+        "sentence_end",
+        "score",
+    }
     assert data["citations"] and all(fields <= set(c) for c in data["citations"])
     first = data["citations"][0]
-    assert first["paragraph_text"][first["sentence_start"]:first["sentence_end"]] in data["answer"]
+    assert (
+        first["paragraph_text"][first["sentence_start"] : first["sentence_end"]] in data["answer"]
+    )
 
 
 def test_ask_dash_reads_one_question_per_line(seed_index):
@@ -56,8 +73,9 @@ def test_ask_dash_reads_one_question_per_line(seed_index):
 
 
 def test_ask_prints_sources_with_the_cited_sentence_marked(seed_index):
-    result = rag("ask", "Which provincial capitals did the Taliban advance on?", "--index",
-                 str(seed_index))
+    result = rag(
+        "ask", "Which provincial capitals did the Taliban advance on?", "--index", str(seed_index)
+    )
     assert result.returncode == 0, result.stderr
     assert "Sources:" in result.stdout and "› ¶" in result.stdout and "»" in result.stdout
 
@@ -79,23 +97,35 @@ def test_bad_environment_value_is_one_clear_line():
 def test_bad_inputs_are_reported_and_the_rest_of_the_batch_is_indexed(tmp_path):
     batch = tmp_path / "batch"
     batch.mkdir()
-    (batch / "good.txt").write_text("A good article\n\nThe harbour reopened on Monday after repairs.\n")
+    (batch / "good.txt").write_text(
+        "A good article\n\nThe harbour reopened on Monday after repairs.\n"
+    )
     (batch / "empty.txt").write_bytes(b"")
     (batch / "binary.txt").write_bytes(bytes(range(256)) * 64)
-    (batch / "latin.txt").write_bytes("Caf\xe9 news\n\nThe caf\xe9 served cr\xe8me br\xfbl\xe9e to"
-                                      " visitors all week.\n".encode("cp1252"))
+    (batch / "latin.txt").write_bytes(
+        "Caf\xe9 news\n\nThe caf\xe9 served cr\xe8me br\xfbl\xe9e to visitors all week.\n".encode(
+            "cp1252"
+        )
+    )
     (batch / "records.jsonl").write_text(
         '{"title": "Record one", "text": "The first record is about trains running late."}\n'
         '{"title": "broken", "text": \n'
-        '{"title": "Record three", "text": "The third record is about ferries."}\n')
+        '{"title": "Record three", "text": "The third record is about ferries."}\n'
+    )
     big = batch / "huge.txt"
     with big.open("w") as handle:
         line = "Filler text for a very large file that should not be read whole. " * 10 + "\n\n"
         while handle.tell() < 20_000_000:
             handle.write(line)
     index = tmp_path / "index"
-    result = rag("index", str(batch), "http://127.0.0.1:9/unreachable.html", "--index", str(index),
-                 env={"RAG_TIMEOUT": "2"})
+    result = rag(
+        "index",
+        str(batch),
+        "http://127.0.0.1:9/unreachable.html",
+        "--index",
+        str(index),
+        env={"RAG_TIMEOUT": "2"},
+    )
     assert result.returncode == 0, result.stderr
     err = result.stderr
     assert "empty.txt" in err and "binary.txt" in err and "records.jsonl#2" in err

@@ -16,8 +16,10 @@ from rag.pipeline import Pipeline
 from rag.store import Index, current_generation
 from tests.conftest import ROOT
 
-QUESTIONS = ("Who is the US special representative for reconciliation in Afghanistan?",
-             "Which provincial capitals did the Taliban advance on?")
+QUESTIONS = (
+    "Who is the US special representative for reconciliation in Afghanistan?",
+    "Which provincial capitals did the Taliban advance on?",
+)
 
 
 @pytest.fixture(scope="module")
@@ -25,17 +27,24 @@ def many_articles(tmp_path_factory) -> Path:
     """Enough articles that indexing them takes a few seconds."""
     folder = tmp_path_factory.mktemp("many")
     for i in range(120):
-        paragraphs = [f"Report {i} paragraph {j}: the harbour authority of town {i} logged "
-                      f"{i * j} ships, and the mayor said trade rose by {j} percent this year."
-                      for j in range(5)]
-        (folder / f"report-{i:03d}.txt").write_text(f"Harbour report {i}\n\n" + "\n\n".join(paragraphs))
+        paragraphs = [
+            f"Report {i} paragraph {j}: the harbour authority of town {i} logged "
+            f"{i * j} ships, and the mayor said trade rose by {j} percent this year."
+            for j in range(5)
+        ]
+        (folder / f"report-{i:03d}.txt").write_text(
+            f"Harbour report {i}\n\n" + "\n\n".join(paragraphs)
+        )
     return folder
 
 
 def _start(index_dir: Path, folder: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "rag.cli", "index", str(folder), "--index",
-                             str(index_dir)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-m", "rag.cli", "index", str(folder), "--index", str(index_dir)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _wait_for_build(index_dir: Path, process: subprocess.Popen) -> None:
@@ -48,8 +57,10 @@ def _wait_for_build(index_dir: Path, process: subprocess.Popen) -> None:
 
 @pytest.mark.parametrize("delay", [0.0, 1.0, 3.0])
 def test_kill_mid_indexing_keeps_the_old_index_answering(seed_copy, embedder, many_articles, delay):
-    before = {q: Pipeline(Config(index_dir=seed_copy), embedder=embedder).ask(q).to_dict()
-              for q in QUESTIONS}
+    before = {
+        q: Pipeline(Config(index_dir=seed_copy), embedder=embedder).ask(q).to_dict()
+        for q in QUESTIONS
+    }
     generation = current_generation(seed_copy)
     process = _start(seed_copy, many_articles)
     _wait_for_build(seed_copy, process)

@@ -23,7 +23,8 @@ def test_no_chrome_headline_or_heading_becomes_a_paragraph(seed_index):
 
 def test_special_representative_question_names_khalilzad_and_cites_his_paragraph(seed_pipeline):
     answer = seed_pipeline.ask(
-        "Who is the US special representative for reconciliation in Afghanistan?")
+        "Who is the US special representative for reconciliation in Afghanistan?"
+    )
     assert not answer.abstained
     assert "Khalilzad" in answer.text
     assert "[1]" in answer.text
@@ -48,7 +49,7 @@ def test_off_topic_question_abstains_and_still_shows_the_nearest_passages(seed_p
 def test_citations_carry_offsets_of_the_cited_sentence(seed_pipeline):
     answer = seed_pipeline.ask("What did Neumann say about sanctions?")
     for citation in answer.citations:
-        sentence = citation.paragraph_text[citation.sentence_start:citation.sentence_end]
+        sentence = citation.paragraph_text[citation.sentence_start : citation.sentence_end]
         assert sentence == citation.sentence
         assert sentence in answer.text
         assert f"{sentence} [{citation.n}]" in answer.text

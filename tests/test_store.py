@@ -28,9 +28,16 @@ def _random_index(path: Path, n: int, dim: int = 16, seed: int = 0) -> tuple[np.
         for i in range(n):
             text = f"Paragraph number {i}."
             article = Article(source=f"/r/{i}.txt", title=f"R{i}", blocks=(Block(text, None),))
-            paragraph = Paragraph(id=1000 + i, article_id=i, index=1, heading=None, text=text,
-                                  sentences=(Span(0, len(text)),), windows=(Span(0, len(text)),))
-            writer.add(article, [paragraph], [ParagraphVectors(vectors[i], vectors[i:i + 1])], i)
+            paragraph = Paragraph(
+                id=1000 + i,
+                article_id=i,
+                index=1,
+                heading=None,
+                text=text,
+                sentences=(Span(0, len(text)),),
+                windows=(Span(0, len(text)),),
+            )
+            writer.add(article, [paragraph], [ParagraphVectors(vectors[i], vectors[i : i + 1])], i)
             ids.append(1000 + i)
         writer.commit(["/r"])
     return vectors, ids
@@ -118,7 +125,9 @@ def test_other_format_version_is_refused_with_the_rebuild_command(seed_copy):
     path = _manifest(seed_copy)
     data = json.loads(path.read_text())
     path.write_text(json.dumps(data | {"format": 99}))
-    with pytest.raises(IndexFormatError, match=r"format 99 .* reads format 1; rebuild with: rag index"):
+    with pytest.raises(
+        IndexFormatError, match=r"format 99 .* reads format 1; rebuild with: rag index"
+    ):
         Index.open(seed_copy)
 
 
@@ -151,8 +160,10 @@ def test_missing_index_says_how_to_build_one(tmp_path):
 
 def test_a_failed_build_leaves_the_previous_generation_live(seed_copy, seed_pipeline):
     generation = current_generation(seed_copy)
-    with pytest.raises(RuntimeError), Writer(seed_copy, model="all-MiniLM-L6-v2", dimension=384,
-                                             abstain_threshold=0.3) as writer:
+    with (
+        pytest.raises(RuntimeError),
+        Writer(seed_copy, model="all-MiniLM-L6-v2", dimension=384, abstain_threshold=0.3) as writer,
+    ):
         writer.remove([a.source for a in Index.open(seed_copy).articles()])
         raise RuntimeError("simulated failure before commit")
     assert current_generation(seed_copy) == generation

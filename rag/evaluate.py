@@ -1,0 +1,345 @@
+"""`rag eval`: retrieval and answer quality on SQuAD-format files and BEIR folders, measured
+through the same search and answer code the app uses."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from rag.answer import Answer
+from rag.config import Config
+from rag.errors import ConfigError
+from rag.pipeline import Pipeline, index_sources
+from rag.retrieve import Hit
+
+DEPTH = 20  # paragraphs retrieved per question: enough for recall@20
+
+
+@dataclass(frozen=True)
+class Question:
+    """One evaluation question with the units (paragraphs or documents) that answer it."""
+
+    id: str
+    text: str
+    relevance: dict[str, int]  # unit key → graded relevance (> 0)
+    answers: tuple[str, ...] = ()
+    answerable: bool = True
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A corpus to index and the questions to ask it."""
+
+    name: str
+    inputs: tuple[str, ...]
+    questions: tuple[Question, ...]
+    # How a retrieved paragraph maps to a judged unit: SQuAD judges paragraphs, BEIR documents.
+    unit: Callable[[Hit], str] = field(repr=False)
+
+
+def paragraph_unit(hit: Hit) -> str:
+    """SQuAD's judged unit: one paragraph of one article."""
+    return f"{hit.passage.source}¶{hit.passage.index}"
+
+
+def document_unit(hit: Hit) -> str:
+    """BEIR's judged unit: the whole document (article)."""
+    return hit.passage.source
+
+
+def load_dataset(path: Path) -> Dataset:
+    """Read a SQuAD v1.1/v2.0 file or a BEIR folder (corpus.jsonl, queries.jsonl, qrels/)."""
+    path = Path(path)
+    if path.is_dir():
+        return _load_beir(path)
+    if path.is_file():
+        return _load_squad(path)
+    raise ConfigError(f"No evaluation data at {path}; give a SQuAD .json file or a BEIR folder.")
+
+
+def _load_squad(path: Path) -> Dataset:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))["data"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ConfigError(f"{path} is not a SQuAD-format JSON file (no data[] list).") from None
+    source = str(path.resolve())
+    questions = []
+    for entry in data:
+        # The same article key and paragraph numbering as ingestion gives them.
+        article = f"{source}#{entry['title']}"
+        for position, paragraph in enumerate(entry["paragraphs"], start=1):
+            for qa in paragraph["qas"]:
+                answerable = not qa.get("is_impossible", False)
+                questions.append(
+                    Question(
+                        id=qa["id"],
+                        text=qa["question"],
+                        relevance={f"{article}¶{position}": 1},
+                        answers=tuple(a["text"] for a in qa.get("answers", [])),
+                        answerable=answerable,
+                    )
+                )
+    return Dataset(path.stem, (source,), tuple(questions), paragraph_unit)
+
+
+def _load_beir(folder: Path) -> Dataset:
+    corpus, queries, qrels = (
+        folder / "corpus.jsonl",
+        folder / "queries.jsonl",
+        folder / "qrels" / "test.tsv",
+    )
+    for required in (corpus, queries, qrels):
+        if not required.is_file():
+            raise ConfigError(f"{folder} is not a BEIR folder: {required.name} is missing.")
+    source = str(corpus.resolve())
+    relevance: dict[str, dict[str, int]] = {}
+    for line in qrels.read_text(encoding="utf-8").splitlines():
+        parts = line.split("\t")
+        if len(parts) != 3 or not parts[2].strip().lstrip("-").isdigit():
+            continue  # the header line
+        if int(parts[2]) > 0:
+            relevance.setdefault(parts[0], {})[f"{source}#{parts[1]}"] = int(parts[2])
+    texts = {}
+    for line in queries.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            record = json.loads(line)
+            texts[str(record["_id"])] = record["text"]
+    questions = tuple(
+        Question(id=q, text=texts[q], relevance=rel) for q, rel in relevance.items() if q in texts
+    )
+    return Dataset(folder.name, (source,), questions, document_unit)
+
+
+@dataclass
+class Outcome:
+    """Per-question results kept for the metrics."""
+
+    ranks: list[list[str]] = field(default_factory=list)
+    answers: list[Answer] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+
+def run(
+    dataset: Dataset,
+    pipeline: Pipeline,
+    *,
+    retriever: str = "hybrid",
+    limit: int | None = None,
+    progress: bool = True,
+) -> dict[str, object]:
+    """Ask every question (or the first `limit`) and compute the metrics."""
+    from tqdm import tqdm
+
+    questions = dataset.questions[:limit] if limit else dataset.questions
+    outcome = Outcome()
+    k = pipeline.config.k
+    for question in tqdm(
+        questions,
+        desc=f"eval {dataset.name}",
+        unit="q",
+        file=sys.stderr,
+        disable=not progress,
+        mininterval=1.0,
+    ):
+        started = time.perf_counter()
+        hits = pipeline.search(question.text, k=max(DEPTH, k), retriever=retriever)
+        answer = pipeline.answer(question.text, hits[:k])
+        outcome.seconds.append(time.perf_counter() - started)
+        outcome.ranks.append(list(dict.fromkeys(dataset.unit(hit) for hit in hits)))
+        outcome.answers.append(answer)
+    return metrics(questions, outcome, pipeline.threshold) | {
+        "dataset": dataset.name,
+        "retriever": retriever,
+        "questions": len(questions),
+        "paragraphs": pipeline.index.manifest.paragraphs,
+        "model": pipeline.index.manifest.model,
+        "k": k,
+    }
+
+
+def metrics(questions: Sequence[Question], outcome: Outcome, threshold: float) -> dict[str, object]:
+    """Recall@1/5/20, MRR@10, nDCG@10, answer-in-citation, abstention quality and latency."""
+    judged = [
+        (q, ranked, answer)
+        for q, ranked, answer in zip(questions, outcome.ranks, outcome.answers, strict=True)
+        if q.answerable
+    ]
+    result: dict[str, object] = {}
+    for k in (1, 5, 20):
+        result[f"recall@{k}"] = _mean(recall(q.relevance, r, k) for q, r, _ in judged)
+    result["mrr@10"] = _mean(reciprocal_rank(q.relevance, r, 10) for q, r, _ in judged)
+    result["ndcg@10"] = _mean(ndcg(q.relevance, r, 10) for q, r, _ in judged)
+    with_answers = [(q, a) for q, _, a in judged if q.answers]
+    if with_answers:
+        result["answer_in_citation"] = _mean(answer_in_citation(q, a) for q, a in with_answers)
+    result["abstained"] = _mean(a.abstained for a in outcome.answers)
+    if any(not q.answerable for q in questions):
+        labels = np.array([q.answerable for q in questions])
+        scores = np.array([a.confidence for a in outcome.answers])
+        best_threshold, best_accuracy = fit_threshold(scores, labels)
+        result["abstention"] = {
+            "auroc": auroc(scores, labels),
+            "accuracy": _mean(
+                a.abstained != q.answerable for q, a in zip(questions, outcome.answers, strict=True)
+            ),
+            "threshold": threshold,
+            "best_threshold": best_threshold,
+            "best_accuracy": best_accuracy,
+        }
+    seconds = np.array(outcome.seconds) * 1000
+    result["latency_ms"] = {
+        "p50": float(np.percentile(seconds, 50)) if len(seconds) else 0.0,
+        "p95": float(np.percentile(seconds, 95)) if len(seconds) else 0.0,
+    }
+    result["questions_per_s"] = len(seconds) / (seconds.sum() / 1000) if seconds.sum() else 0.0
+    return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in result.items()}
+
+
+def _mean(values) -> float:
+    values = [float(v) for v in values]
+    return sum(values) / len(values) if values else 0.0
+
+
+def recall(relevance: dict[str, int], ranked: Sequence[str], k: int) -> float:
+    """Share of the relevant units found in the top k.
+
+    >>> recall({"a": 1, "b": 1}, ["c", "a", "d"], 2)
+    0.5
+    """
+    return len(set(ranked[:k]) & set(relevance)) / len(relevance) if relevance else 0.0
+
+
+def reciprocal_rank(relevance: dict[str, int], ranked: Sequence[str], k: int) -> float:
+    """1 / rank of the first relevant unit within the top k, else 0.
+
+    >>> reciprocal_rank({"a": 1}, ["c", "d", "a"], 10)
+    0.3333333333333333
+    """
+    for rank, unit in enumerate(ranked[:k], start=1):
+        if relevance.get(unit, 0) > 0:
+            return 1.0 / rank
+    return 0.0
+
+
+def ndcg(relevance: dict[str, int], ranked: Sequence[str], k: int) -> float:
+    """Normalized discounted cumulative gain at k with graded relevance (BEIR's definition).
+
+    >>> round(ndcg({"a": 1}, ["b", "a"], 10), 4)
+    0.6309
+    """
+    gain = sum(relevance.get(u, 0) / math.log2(i + 2) for i, u in enumerate(ranked[:k]))
+    ideal = sum(
+        r / math.log2(i + 2) for i, r in enumerate(sorted(relevance.values(), reverse=True)[:k])
+    )
+    return gain / ideal if ideal else 0.0
+
+
+_SPACES = re.compile(r"\s+")
+
+
+def _normal(text: str) -> str:
+    return _SPACES.sub(" ", text.lower()).strip()
+
+
+def answer_in_citation(question: Question, answer: Answer) -> bool:
+    """True when a gold answer string appears in the sentences the answer cites."""
+    if answer.abstained:
+        return False
+    cited = " ".join(_normal(c.sentence) for c in answer.citations)
+    return any(_normal(gold) in cited for gold in question.answers if gold.strip())
+
+
+def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve of scores for telling positive (True) from negative labels.
+
+    >>> auroc(np.array([0.9, 0.8, 0.3, 0.1]), np.array([True, False, True, False]))
+    0.75
+    """
+    positives, negatives = scores[labels], scores[~labels]
+    if not len(positives) or not len(negatives):
+        return 0.0
+    ranks = _average_ranks(np.concatenate([positives, negatives]))
+    u = ranks[: len(positives)].sum() - len(positives) * (len(positives) + 1) / 2
+    return float(u / (len(positives) * len(negatives)))
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    order = np.argsort(values, kind="mergesort")
+    ranks = np.empty(len(values))
+    sorted_values = values[order]
+    start = 0
+    while start < len(values):
+        end = start
+        while end + 1 < len(values) and sorted_values[end + 1] == sorted_values[start]:
+            end += 1
+        ranks[order[start : end + 1]] = (start + end) / 2 + 1
+        start = end + 1
+    return ranks
+
+
+def fit_threshold(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
+    """The threshold (answer when score >= it) with the best accuracy, and that accuracy."""
+    if not len(scores):
+        return 0.0, 0.0
+    candidates = np.unique(scores)
+    best = (float(candidates[0]), float(np.mean(labels)))
+    for threshold in candidates:
+        accuracy = float(np.mean((scores >= threshold) == labels))
+        if accuracy > best[1]:
+            best = (float(threshold), accuracy)
+    return round(best[0], 4), round(best[1], 4)
+
+
+def evaluate(
+    config: Config,
+    data: Path,
+    *,
+    retriever: str = "hybrid",
+    limit: int | None = None,
+    progress: bool = True,
+    embedder=None,
+) -> dict[str, object]:
+    """Index the dataset's corpus into its own folder (reused when unchanged), then run it."""
+    dataset = load_dataset(data)
+    report = index_sources(config, dataset.inputs, embedder=embedder)
+    if report.skipped:
+        reasons = "; ".join(f"{s.source}: {s.reason}" for s in report.skipped[:3])
+        print(f"warning: {len(report.skipped)} corpus records skipped ({reasons})", file=sys.stderr)
+    pipeline = Pipeline(config, embedder=embedder)
+    return run(dataset, pipeline, retriever=retriever, limit=limit, progress=progress)
+
+
+def format_table(results: Sequence[dict[str, object]]) -> str:
+    """A Markdown table with one row per result."""
+    header = (
+        "| dataset | retriever | questions | R@1 | R@5 | R@20 | MRR@10 | nDCG@10 | answer in "
+        "citation | p50 ms | p95 ms | q/s |"
+    )
+    lines = [header, "|" + "---|" * 12]
+    for r in results:
+        latency = r["latency_ms"]
+        lines.append(
+            f"| {r['dataset']} | {r['retriever']} | {r['questions']} | {r['recall@1']:.3f} | "
+            f"{r['recall@5']:.3f} | {r['recall@20']:.3f} | {r['mrr@10']:.3f} | "
+            f"{r['ndcg@10']:.3f} | "
+            f"{r.get('answer_in_citation', float('nan')):.3f} | {latency['p50']:.1f} | "
+            f"{latency['p95']:.1f} | {r['questions_per_s']:.1f} |"
+        )
+    for r in results:
+        if "abstention" in r:
+            a = r["abstention"]
+            lines.append(
+                f"\nAbstention on {r['dataset']} ({r['retriever']}): AUROC {a['auroc']:.3f}, "
+                f"accuracy "
+                f"{a['accuracy']:.3f} at threshold {a['threshold']}; best threshold "
+                f"{a['best_threshold']} gives {a['best_accuracy']:.3f}"
+            )
+    return "\n".join(lines)
