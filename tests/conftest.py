@@ -45,7 +45,9 @@ def seed_copy(seed_index, tmp_path) -> Path:
 
 
 def squad_path(name: str = "dev-v1.1.json") -> Path:
-    """A SQuAD file from the shared evaluation data beside the checkout (required, never skipped)."""
+    """A SQuAD file from the shared evaluation data beside the checkout (required, not skipped)."""
     path = SHARED_DATA / "squad" / name
-    assert path.is_file(), f"evaluation data missing: {path} (the shared data folder sits beside the checkout)"
+    assert path.is_file(), (
+        f"evaluation data missing: {path} (the shared data folder sits beside the checkout)"
+    )
     return path
