@@ -1,0 +1,26 @@
+"""The index on disk: FAISS vectors with explicit ids, SQLite for text and offsets, a manifest.
+
+Layout of an index folder:
+
+    index/CURRENT            name of the live generation, replaced atomically
+    index/gen-000007/        manifest.json, paragraphs.faiss, sentences.faiss, index.sqlite
+    index/.lock              held by the one writer at a time
+
+A writer builds the next generation in a temporary folder, renames it into place, then swaps
+CURRENT; a crash at any point leaves the previous generation untouched and live.
+"""
+
+from rag.store.layout import FORMAT_VERSION, Manifest, current_generation
+from rag.store.reader import ArticleInfo, Index, Passage
+from rag.store.writer import Writer, sentence_id
+
+__all__ = [
+    "FORMAT_VERSION",
+    "ArticleInfo",
+    "Index",
+    "Manifest",
+    "Passage",
+    "Writer",
+    "current_generation",
+    "sentence_id",
+]

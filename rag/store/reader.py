@@ -1,0 +1,284 @@
+"""Reading an index: vector search, keyword search and stored paragraphs, from many threads."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from rag.chunk import CHUNKER_VERSION, Span
+from rag.errors import IndexFormatError
+from rag.store.layout import (
+    DATABASE,
+    FORMAT_VERSION,
+    MANIFEST,
+    PARAGRAPH_VECTORS,
+    SENTENCE_VECTORS,
+    Manifest,
+    current_generation,
+    database_counts,
+    read_faiss,
+)
+
+
+@dataclass(frozen=True)
+class Passage:
+    """A stored paragraph with what a citation needs: its article and its sentence spans."""
+
+    id: int
+    article_id: int
+    article_title: str
+    source: str
+    index: int
+    heading: str | None
+    text: str
+    sentences: tuple[Span, ...]
+    sentence_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ArticleInfo:
+    """One row of the library: an indexed article."""
+
+    id: int
+    source: str
+    title: str
+    url: str | None
+    published: str | None
+    paragraphs: int
+    added_at: str
+    content_hash: str
+
+
+class Index:
+    """A read-only view of one generation of an index; cheap to query from many threads."""
+
+    def __init__(
+        self,
+        index_dir: Path,
+        generation: Path,
+        manifest: Manifest,
+        paragraphs: faiss.Index,
+        sentences: faiss.Index,
+        database: Path,
+    ):
+        self.dir = index_dir
+        self.generation = generation
+        self.manifest = manifest
+        self.paragraph_vectors = paragraphs
+        self.sentence_vectors = sentences
+        self.database = database
+        self._tables: dict[str, _VectorTable] = {}
+
+    @classmethod
+    def open(cls, index_dir: Path, *, model: str | None = None) -> Index:
+        """Open the live generation, checking it against its manifest and the requested model."""
+        index_dir = Path(index_dir)
+        generation = current_generation(index_dir)
+        if generation is None:
+            raise IndexFormatError(
+                f"No index at {index_dir} — build one with: rag index <sources> --index {index_dir}"
+            )
+        manifest = Manifest.from_file(generation / MANIFEST)
+        rebuild = manifest.rebuild_command(index_dir, model)
+        if manifest.format != FORMAT_VERSION:
+            raise IndexFormatError(
+                f"{index_dir} uses index format {manifest.format} but this version reads format "
+                f"{FORMAT_VERSION}; rebuild with: {rebuild}"
+            )
+        if model is not None and model != manifest.model:
+            raise IndexFormatError(
+                f"{index_dir} was built with model {manifest.model!r} but {model!r} was requested; "
+                f"drop --model to use {manifest.model!r}, or rebuild with: {rebuild}"
+            )
+        if manifest.chunker != CHUNKER_VERSION:
+            raise IndexFormatError(
+                f"{index_dir} was split into paragraphs by chunker version {manifest.chunker} but "
+                f"this version uses {CHUNKER_VERSION}; rebuild with: {rebuild}"
+            )
+        paragraphs = read_faiss(generation / PARAGRAPH_VECTORS, rebuild)
+        sentences = read_faiss(generation / SENTENCE_VECTORS, rebuild)
+        for path, vectors, expected in (
+            (generation / PARAGRAPH_VECTORS, paragraphs, manifest.paragraphs),
+            (generation / SENTENCE_VECTORS, sentences, manifest.sentences),
+        ):
+            if vectors.d != manifest.dimension:
+                raise IndexFormatError(
+                    f"{path} holds {vectors.d}-d vectors but the manifest says "
+                    f"{manifest.dimension}; "
+                    f"rebuild with: {rebuild}"
+                )
+            if vectors.ntotal != expected:
+                raise IndexFormatError(
+                    f"{path} holds {vectors.ntotal} vectors but the manifest says {expected}; "
+                    f"rebuild with: {rebuild}"
+                )
+        database = generation / DATABASE
+        counts = database_counts(database, rebuild)
+        wanted = (manifest.articles, manifest.paragraphs, manifest.sentences)
+        if counts != wanted:
+            raise IndexFormatError(
+                f"{database} holds {counts[0]} articles, {counts[1]} paragraphs and {counts[2]} "
+                f"sentences but the manifest says {wanted[0]}, {wanted[1]} and {wanted[2]}; "
+                f"rebuild with: {rebuild}"
+            )
+        return cls(index_dir, generation, manifest, paragraphs, sentences, database)
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        """A read-only connection to this generation's database (one per call, thread-safe)."""
+        connection = sqlite3.connect(f"file:{self.database}?mode=ro", uri=True)
+        try:
+            yield connection
+        finally:
+            connection.close()
+
+    def search(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Top-k paragraph ids by inner product, best first; never more than the index holds."""
+        k = min(k, self.paragraph_vectors.ntotal)
+        if k <= 0:
+            return []
+        scores, ids = self.paragraph_vectors.search(_as_matrix(query_vector), k)
+        # FAISS pads with -1 when k exceeds what it can return.
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
+
+    def search_sentences(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
+        """Top-k sentence ids by inner product, best first."""
+        k = min(k, self.sentence_vectors.ntotal)
+        if k <= 0:
+            return []
+        scores, ids = self.sentence_vectors.search(_as_matrix(query_vector), k)
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
+
+    def vectors(self, kind: str, ids: Sequence[int]) -> np.ndarray:
+        """The stored vectors of the given paragraph or sentence ids, in order, shape (n, dim)."""
+        table = self._tables.get(kind)
+        if table is None:
+            table = self._tables[kind] = _VectorTable(
+                self.paragraph_vectors if kind == "paragraphs" else self.sentence_vectors
+            )
+        return table.lookup(ids)
+
+    def passages(self, ids: Sequence[int]) -> dict[int, Passage]:
+        """Look up stored paragraphs by id (ids not in the index are left out)."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        with self.connect() as db:
+            rows = db.execute(
+                "SELECT p.id, p.article_id, a.title, a.source, p.position, p.heading, p.text "
+                f"FROM paragraphs p JOIN articles a ON a.id = p.article_id WHERE p.id IN ({marks})",
+                [int(i) for i in ids],
+            ).fetchall()
+            spans: dict[int, list[tuple[int, int, int]]] = {}
+            for pid, sid, start, end in db.execute(
+                "SELECT paragraph_id, id, start, end FROM sentences "
+                f"WHERE paragraph_id IN ({marks}) ORDER BY paragraph_id, position",
+                [int(i) for i in ids],
+            ):
+                spans.setdefault(pid, []).append((sid, start, end))
+        return {
+            row[0]: Passage(
+                id=row[0],
+                article_id=row[1],
+                article_title=row[2],
+                source=row[3],
+                index=row[4],
+                heading=row[5],
+                text=row[6],
+                sentences=tuple(Span(s, e) for _, s, e in spans.get(row[0], [])),
+                sentence_ids=tuple(sid for sid, _, _ in spans.get(row[0], [])),
+            )
+            for row in rows
+        }
+
+    def paragraph_of_sentences(self, ids: Sequence[int]) -> dict[int, int]:
+        """Map sentence ids to the ids of their paragraphs."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        with self.connect() as db:
+            return dict(
+                db.execute(
+                    f"SELECT id, paragraph_id FROM sentences WHERE id IN ({marks})",
+                    [int(i) for i in ids],
+                ).fetchall()
+            )
+
+    def sentence_ids_of(self, paragraph_ids: Sequence[int]) -> tuple[list[int], np.ndarray]:
+        """Sentence ids of the given paragraphs, and for each the position of its paragraph."""
+        position = {int(p): i for i, p in enumerate(paragraph_ids)}
+        marks = ",".join("?" * len(position))
+        with self.connect() as db:
+            rows = db.execute(
+                f"SELECT id, paragraph_id FROM sentences WHERE paragraph_id IN ({marks})",
+                list(position),
+            ).fetchall()
+        return [r[0] for r in rows], np.array([position[r[1]] for r in rows], dtype=np.int64)
+
+    def keyword_search(self, match: str, k: int) -> list[tuple[int, float]]:
+        """Top-k paragraph ids for an FTS5 MATCH expression by BM25, best (highest) first."""
+        if not match:
+            return []
+        with self.connect() as db:
+            rows = db.execute(
+                "SELECT rowid, -bm25(paragraph_terms, 0.5, 0.5, 1.0) FROM paragraph_terms "
+                "WHERE paragraph_terms MATCH ? "
+                "ORDER BY bm25(paragraph_terms, 0.5, 0.5, 1.0) LIMIT ?",
+                (match, k),
+            ).fetchall()
+        return [(int(i), float(s)) for i, s in rows]
+
+    def articles(self) -> list[ArticleInfo]:
+        """Every indexed article, in the order they were added."""
+        with self.connect() as db:
+            rows = db.execute(
+                "SELECT id, source, title, url, published, paragraphs, added_at, content_hash "
+                "FROM articles ORDER BY added_at, source"
+            ).fetchall()
+        return [ArticleInfo(*row) for row in rows]
+
+    def article_paragraphs(self, article_id: int) -> list[Passage]:
+        """All paragraphs of one article, in order."""
+        with self.connect() as db:
+            ids = [
+                r[0]
+                for r in db.execute(
+                    "SELECT id FROM paragraphs WHERE article_id = ? ORDER BY position",
+                    (article_id,),
+                )
+            ]
+        found = self.passages(ids)
+        return [found[i] for i in ids]
+
+
+class _VectorTable:
+    """Vectors of a flat IDMap index viewed as a matrix with a sorted id column for lookups."""
+
+    def __init__(self, index: faiss.Index):
+        flat = faiss.downcast_index(index.index)
+        n, d = index.ntotal, index.d
+        matrix = faiss.rev_swig_ptr(flat.get_xb(), n * d).reshape(n, d) if n else np.zeros((0, d))
+        ids = faiss.vector_to_array(index.id_map)
+        self.order = np.argsort(ids)
+        self.sorted_ids = ids[self.order]
+        self.matrix = matrix  # a view: the Index keeps the FAISS object (and its memory) alive
+
+    def lookup(self, ids: Sequence[int]) -> np.ndarray:
+        wanted = np.asarray(ids, dtype=np.int64)
+        positions = np.searchsorted(self.sorted_ids, wanted)
+        positions = np.minimum(positions, max(len(self.sorted_ids) - 1, 0))
+        if len(wanted) and (
+            len(self.sorted_ids) == 0 or not np.array_equal(self.sorted_ids[positions], wanted)
+        ):
+            raise KeyError("some ids are not in the index")
+        return self.matrix[self.order[positions]]
+
+
+def _as_matrix(vector: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(vector, dtype=np.float32).reshape(1, -1))

@@ -1,0 +1,284 @@
+"""Writing an index: the next generation is built aside, then made live in one rename."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import sqlite3
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from rag.chunk import CHUNKER_VERSION, Paragraph, stable_id
+from rag.embed import ParagraphVectors
+from rag.errors import IndexFormatError
+from rag.ingest import Article
+from rag.store.layout import (
+    DATABASE,
+    FORMAT_VERSION,
+    MANIFEST,
+    PARAGRAPH_VECTORS,
+    SENTENCE_VECTORS,
+    Manifest,
+    current_generation,
+    database_counts,
+    read_faiss,
+)
+
+_SCHEMA = """
+CREATE TABLE articles (
+    id INTEGER PRIMARY KEY, source TEXT NOT NULL UNIQUE, title TEXT NOT NULL, url TEXT,
+    published TEXT, content_hash TEXT NOT NULL, added_at TEXT NOT NULL, paragraphs INTEGER NOT NULL
+);
+CREATE TABLE paragraphs (
+    id INTEGER PRIMARY KEY, article_id INTEGER NOT NULL, position INTEGER NOT NULL,
+    heading TEXT, text TEXT NOT NULL
+);
+CREATE INDEX paragraphs_by_article ON paragraphs (article_id, position);
+CREATE TABLE sentences (
+    id INTEGER PRIMARY KEY, paragraph_id INTEGER NOT NULL, position INTEGER NOT NULL,
+    start INTEGER NOT NULL, end INTEGER NOT NULL
+);
+CREATE INDEX sentences_by_paragraph ON sentences (paragraph_id, position);
+CREATE VIRTUAL TABLE paragraph_terms USING fts5 (
+    title, heading, text, tokenize = 'porter unicode61'
+);
+"""
+
+
+def sentence_id(paragraph_id: int, position: int) -> int:
+    """Return the FAISS id of a paragraph's sentence."""
+    return stable_id("sentence", str(paragraph_id), str(position))
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class Writer:
+    """Builds the next generation of an index from the live one; `commit` makes it live.
+
+    Use as a context manager: leaving it without `commit` (an error, a kill) throws the work away.
+    """
+
+    def __init__(
+        self,
+        index_dir: Path,
+        *,
+        model: str,
+        dimension: int,
+        abstain_threshold: float,
+        rebuild: bool = False,
+    ):
+        self.dir = Path(index_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._lock = open(self.dir / ".lock", "a+")  # noqa: SIM115 — held for the writer's life
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        self.previous = None if rebuild else current_generation(self.dir)
+        self.model = model
+        self.dimension = dimension
+        self.abstain_threshold = abstain_threshold
+        self.work = Path(tempfile.mkdtemp(prefix=".building-", dir=self.dir))
+        self.changed = False
+        database = self.work / DATABASE
+        if self.previous is not None:
+            old = Manifest.from_file(self.previous / MANIFEST)
+            if old.model != model or old.dimension != dimension:
+                self.close()
+                raise IndexFormatError(
+                    f"{self.dir} was built with model {old.model!r} ({old.dimension}-d) but "
+                    f"{model!r} ({dimension}-d) was requested; add --rebuild to replace it, or "
+                    f"drop --model to keep {old.model!r}."
+                )
+            rebuild_cmd = old.rebuild_command(self.dir)
+            self.paragraphs = read_faiss(self.previous / PARAGRAPH_VECTORS, rebuild_cmd)
+            self.sentences = read_faiss(self.previous / SENTENCE_VECTORS, rebuild_cmd)
+            database_counts(self.previous / DATABASE, rebuild_cmd)
+            shutil.copyfile(self.previous / DATABASE, database)
+            self.inputs = list(old.inputs)
+        else:
+            self.paragraphs = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+            self.sentences = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+            self.inputs = []
+            self.changed = True
+        self.db = sqlite3.connect(database)
+        if self.previous is None:
+            self.db.executescript(_SCHEMA)
+
+    def __enter__(self) -> Writer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Discard uncommitted work and release the lock."""
+        if getattr(self, "db", None) is not None:
+            self.db.close()
+            self.db = None
+        if self.work is not None:
+            shutil.rmtree(self.work, ignore_errors=True)
+            self.work = None
+        if not self._lock.closed:
+            fcntl.flock(self._lock, fcntl.LOCK_UN)
+            self._lock.close()
+
+    def hashes(self) -> dict[str, str]:
+        """Content hash of every stored article, by source."""
+        return dict(self.db.execute("SELECT source, content_hash FROM articles"))
+
+    def remove(self, sources: Iterable[str]) -> int:
+        """Remove articles (and their paragraphs, sentences and vectors) by source."""
+        removed = 0
+        for source in sources:
+            row = self.db.execute("SELECT id FROM articles WHERE source = ?", (source,)).fetchone()
+            if row is None:
+                continue
+            paragraph_ids = [
+                r[0]
+                for r in self.db.execute(
+                    "SELECT id FROM paragraphs WHERE article_id = ?", (row[0],)
+                )
+            ]
+            sentence_ids = [
+                r[0]
+                for r in self.db.execute(
+                    "SELECT s.id FROM sentences s JOIN paragraphs p ON p.id = s.paragraph_id "
+                    "WHERE p.article_id = ?",
+                    (row[0],),
+                )
+            ]
+            self.paragraphs.remove_ids(np.array(paragraph_ids, dtype=np.int64))
+            self.sentences.remove_ids(np.array(sentence_ids, dtype=np.int64))
+            self.db.executemany(
+                "DELETE FROM paragraph_terms WHERE rowid = ?", [(i,) for i in paragraph_ids]
+            )
+            self.db.executemany(
+                "DELETE FROM sentences WHERE paragraph_id = ?", [(i,) for i in paragraph_ids]
+            )
+            self.db.execute("DELETE FROM paragraphs WHERE article_id = ?", (row[0],))
+            self.db.execute("DELETE FROM articles WHERE id = ?", (row[0],))
+            removed += 1
+        self.changed = self.changed or removed > 0
+        return removed
+
+    def add(
+        self,
+        article: Article,
+        paragraphs: Sequence[Paragraph],
+        vectors: Sequence[ParagraphVectors],
+        article_id: int,
+    ) -> None:
+        """Store one article with its paragraphs and their vectors (replacing an older copy)."""
+        self.remove([article.source])
+        self.db.execute(
+            "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                article_id,
+                article.source,
+                article.title,
+                article.url,
+                article.published,
+                article.content_hash,
+                _now(),
+                len(paragraphs),
+            ),
+        )
+        for paragraph in paragraphs:
+            self.db.execute(
+                "INSERT INTO paragraphs VALUES (?, ?, ?, ?, ?)",
+                (paragraph.id, article_id, paragraph.index, paragraph.heading, paragraph.text),
+            )
+            self.db.execute(
+                "INSERT INTO paragraph_terms (rowid, title, heading, text) VALUES (?, ?, ?, ?)",
+                (paragraph.id, article.title, paragraph.heading or "", paragraph.text),
+            )
+            self.db.executemany(
+                "INSERT INTO sentences VALUES (?, ?, ?, ?, ?)",
+                [
+                    (sentence_id(paragraph.id, i), paragraph.id, i, s.start, s.end)
+                    for i, s in enumerate(paragraph.sentences)
+                ],
+            )
+        if paragraphs:
+            self.paragraphs.add_with_ids(
+                np.stack([v.paragraph for v in vectors]).astype(np.float32),
+                np.array([p.id for p in paragraphs], dtype=np.int64),
+            )
+            self.sentences.add_with_ids(
+                np.concatenate([v.sentences for v in vectors]).astype(np.float32),
+                np.array(
+                    [sentence_id(p.id, i) for p in paragraphs for i in range(len(p.sentences))],
+                    dtype=np.int64,
+                ),
+            )
+        self.changed = True
+
+    def commit(self, inputs: Sequence[str]) -> Path:
+        """Write the new generation durably and make it live; returns its folder."""
+        merged = list(dict.fromkeys([*self.inputs, *inputs]))
+        if not self.changed and merged == self.inputs and self.previous is not None:
+            self.close()
+            return self.previous
+        self.db.commit()
+        articles, paragraphs, sentences = (
+            self.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("articles", "paragraphs", "sentences")
+        )
+        self.db.close()
+        self.db = None
+        faiss.write_index(self.paragraphs, str(self.work / PARAGRAPH_VECTORS))
+        faiss.write_index(self.sentences, str(self.work / SENTENCE_VECTORS))
+        manifest = Manifest(
+            format=FORMAT_VERSION,
+            model=self.model,
+            dimension=self.dimension,
+            normalized=True,
+            chunker=CHUNKER_VERSION,
+            articles=articles,
+            paragraphs=paragraphs,
+            sentences=sentences,
+            inputs=tuple(merged),
+            abstain_threshold=self.abstain_threshold,
+            created=_now(),
+        )
+        (self.work / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
+        for path in self.work.iterdir():
+            _fsync(path)
+        target = self.dir / _next_generation_name(self.dir)
+        os.rename(self.work, target)
+        _fsync(self.dir)
+        pointer = self.dir / ".CURRENT.tmp"
+        pointer.write_text(target.name + "\n", encoding="utf-8")
+        _fsync(pointer)
+        os.replace(pointer, self.dir / "CURRENT")
+        _fsync(self.dir)
+        self.work = None  # committed: nothing left to discard
+        self._collect(keep={target.name, self.previous.name if self.previous else ""})
+        self.close()
+        return target
+
+    def _collect(self, keep: set[str]) -> None:
+        # The previous generation stays one round so readers that just opened it can finish.
+        for path in self.dir.iterdir():
+            stale_build = path.name.startswith(".building-")
+            if (path.name.startswith("gen-") and path.name not in keep) or stale_build:
+                shutil.rmtree(path, ignore_errors=True)
+
+
+def _next_generation_name(index_dir: Path) -> str:
+    numbers = [int(p.name[4:]) for p in index_dir.glob("gen-*") if p.name[4:].isdigit()]
+    return f"gen-{max(numbers, default=0) + 1:06d}"
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
