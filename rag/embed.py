@@ -91,7 +91,9 @@ class Embedder:
         """How many text tokens fit in one window next to the special tokens."""
         return self.max_tokens - 2
 
-    def _forward(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _forward(
+        self, texts: Sequence[str], *, bf16: bool | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Token embeddings, attention mask and char offsets for a batch of texts."""
         torch = self._torch
         encoded = self.tokenizer(
@@ -104,7 +106,12 @@ class Embedder:
         )
         offsets = encoded.pop("offset_mapping").numpy()
         features = {k: v.to(self.model.device) for k, v in encoded.items()}
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+        with (
+            torch.inference_mode(),
+            torch.autocast(
+                "cpu", dtype=torch.bfloat16, enabled=self.bf16 if bf16 is None else bf16
+            ),
+        ):
             tokens = self.model[0](features)["token_embeddings"]
         return tokens.float().numpy(), encoded["attention_mask"].numpy(), offsets
 
@@ -114,7 +121,8 @@ class Embedder:
             return np.zeros((0, self.dimension), dtype=np.float32)
         if not self._is_mean_pooling():
             return self._encode_plain(texts)
-        tokens, mask, _ = self._forward(texts)
+        # One short query is faster in fp32: bf16 pays for converting weights on each call.
+        tokens, mask, _ = self._forward(texts, bf16=False)
         pooled = (tokens * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1)
         return _normalize(pooled)
 

@@ -10,159 +10,23 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.store import Index, Passage
+from rag.store.keywords import STOPWORDS, terms
 
 RETRIEVERS = ("hybrid", "dense", "bm25")
 
-# Weights of the z-scored signals in hybrid fusion; see README "Retrieval" for how they were fitted.
-WEIGHTS = {"bm25": 0.4, "paragraph": 0.2, "sentence": 0.4}
-CANDIDATES = 50
+# Hybrid fusion: weights of the z-scored signals over the candidate set, fitted on SQuAD v1.1 and
+# SciFact together (README "Retrieval"). The paragraph cosine finds candidates but gets no weight:
+# the best sentence's cosine ranks them better.
+WEIGHTS = {"bm25": 0.3, "sentence": 0.7, "sentence_bm25": 0.1}
+CANDIDATES = 100
 
-_STOPWORDS = frozenset(
-    [
-        "a",
-        "about",
-        "above",
-        "after",
-        "again",
-        "against",
-        "all",
-        "am",
-        "an",
-        "and",
-        "any",
-        "are",
-        "as",
-        "at",
-        "be",
-        "because",
-        "been",
-        "before",
-        "being",
-        "below",
-        "between",
-        "both",
-        "but",
-        "by",
-        "can",
-        "could",
-        "did",
-        "do",
-        "does",
-        "doing",
-        "down",
-        "during",
-        "each",
-        "few",
-        "for",
-        "from",
-        "further",
-        "had",
-        "has",
-        "have",
-        "having",
-        "he",
-        "her",
-        "here",
-        "hers",
-        "herself",
-        "him",
-        "himself",
-        "his",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "itself",
-        "just",
-        "me",
-        "more",
-        "most",
-        "my",
-        "myself",
-        "no",
-        "nor",
-        "not",
-        "now",
-        "of",
-        "off",
-        "on",
-        "once",
-        "only",
-        "or",
-        "other",
-        "our",
-        "ours",
-        "ourselves",
-        "out",
-        "over",
-        "own",
-        "same",
-        "she",
-        "should",
-        "so",
-        "some",
-        "such",
-        "than",
-        "that",
-        "the",
-        "their",
-        "theirs",
-        "them",
-        "themselves",
-        "then",
-        "there",
-        "these",
-        "they",
-        "this",
-        "those",
-        "through",
-        "to",
-        "too",
-        "under",
-        "until",
-        "up",
-        "very",
-        "was",
-        "we",
-        "were",
-        "what",
-        "when",
-        "where",
-        "which",
-        "while",
-        "who",
-        "whom",
-        "why",
-        "will",
-        "with",
-        "would",
-        "you",
-        "your",
-        "yours",
-        "yourself",
-        "yourselves",
-        "s",
-        "t",
-        "don",
-    ]
-)
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
 def content_words(text: str) -> list[str]:
     """Lower-cased words of text without stopwords, in order, each once."""
-    words = [w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS]
+    words = [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
     return list(dict.fromkeys(words))
-
-
-def fts_query(question: str) -> str:
-    """An FTS5 MATCH expression: any of the question's content words, each quoted as a literal."""
-    words = content_words(question) or list(dict.fromkeys(_WORD.findall(question.lower())))
-    return " OR ".join('"' + w.replace('"', '""') + '"' for w in words[:64])
 
 
 @dataclass(frozen=True)
@@ -186,18 +50,36 @@ def retrieve(
     """Return the k best paragraphs for the question, best first."""
     if retriever not in RETRIEVERS:
         raise ValueError(f"unknown retriever {retriever!r}; choose one of {', '.join(RETRIEVERS)}")
-    depth = max(CANDIDATES, k)
-    dense = dict(index.search(query_vector, depth)) if retriever != "bm25" else {}
-    keyword = dict(index.keyword_search(fts_query(question), depth)) if retriever != "dense" else {}
+    q = np.asarray(query_vector, dtype=np.float32).reshape(-1)
     if retriever == "dense":
-        ranked = sorted(dense, key=dense.get, reverse=True)[:k]
-        scores = dense
-    elif retriever == "bm25":
-        ranked = sorted(keyword, key=keyword.get, reverse=True)[:k]
-        scores = keyword
-    else:
-        ranked, scores = _fuse(index, query_vector, dense, keyword, k)
-    return _hits(index, query_vector, ranked, scores)
+        found = index.search(q, k)
+        return _hits(index, q, [pid for pid, _ in found], dict(found))
+    query_terms = terms(question)
+    keyword = index.keywords.paragraphs.scores(query_terms)
+    if retriever == "bm25":
+        rows = _top(keyword, k)
+        rows = rows[keyword[rows] > 0]  # a paragraph sharing no word with the question is no hit
+        ids = index.keywords.paragraph_ids[rows]
+        return _hits(
+            index, q, ids.tolist(), dict(zip(ids.tolist(), keyword[rows].tolist(), strict=True))
+        )
+    depth = max(CANDIDATES, k)
+    dense_ids = [pid for pid, _ in index.search(q, depth)]
+    keyword_ids = index.keywords.paragraph_ids[_top(keyword, depth)]
+    candidates = np.array(list(dict.fromkeys([*keyword_ids.tolist(), *dense_ids])), dtype=np.int64)
+    fused = _fuse(index, q, query_terms, keyword, candidates)
+    order = np.argsort(-fused, kind="stable")[:k]
+    ranked = candidates[order].tolist()
+    return _hits(index, q, ranked, dict(zip(ranked, fused[order].tolist(), strict=True)))
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    """Rows of the k highest scores, best first."""
+    k = min(k, len(scores))
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    rows = np.argpartition(-scores, k - 1)[:k]
+    return rows[np.argsort(-scores[rows], kind="stable")]
 
 
 def _zscores(values: np.ndarray) -> np.ndarray:
@@ -207,29 +89,27 @@ def _zscores(values: np.ndarray) -> np.ndarray:
 
 def _fuse(
     index: Index,
-    query_vector: np.ndarray,
-    dense: dict[int, float],
-    keyword: dict[int, float],
-    k: int,
-) -> tuple[list[int], dict[int, float]]:
-    candidates = list(dict.fromkeys([*dense, *keyword]))
-    if not candidates:
-        return [], {}
-    q = np.asarray(query_vector, dtype=np.float32).reshape(-1)
-    paragraph = index.vectors("paragraphs", candidates) @ q
-    sentence_ids, owners = index.sentence_ids_of(candidates)
+    q: np.ndarray,
+    query_terms: list[str],
+    keyword: np.ndarray,
+    candidates: np.ndarray,
+) -> np.ndarray:
+    """The fused score of each candidate paragraph."""
+    keywords = index.keywords
+    bm25 = keyword[keywords.paragraph_rows(candidates)]
+    rows, owners = keywords.sentence_rows(candidates)
     sentence = np.full(len(candidates), -1.0, dtype=np.float32)
-    if sentence_ids:
-        np.maximum.at(sentence, owners, index.vectors("sentences", sentence_ids) @ q)
-    floor = min(keyword.values(), default=0.0)
-    bm25 = np.array([keyword.get(c, floor) for c in candidates], dtype=np.float32)
-    fused = (
+    sentence_bm25 = np.zeros(len(candidates), dtype=np.float32)
+    if len(rows):
+        cosines = index.vectors("sentences", keywords.sentence_ids[rows]) @ q
+        np.maximum.at(sentence, owners, cosines)
+        if query_terms:
+            np.maximum.at(sentence_bm25, owners, keywords.sentences.scores(query_terms)[rows])
+    return (
         WEIGHTS["bm25"] * _zscores(bm25)
-        + WEIGHTS["paragraph"] * _zscores(paragraph)
         + WEIGHTS["sentence"] * _zscores(sentence)
+        + WEIGHTS["sentence_bm25"] * _zscores(sentence_bm25)
     )
-    order = np.argsort(-fused, kind="stable")[:k]
-    return [candidates[i] for i in order], {candidates[i]: float(fused[i]) for i in order}
 
 
 def _hits(

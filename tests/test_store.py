@@ -169,3 +169,22 @@ def test_a_failed_build_leaves_the_previous_generation_live(seed_copy, seed_pipe
     assert current_generation(seed_copy) == generation
     assert not list(seed_copy.glob(".building-*"))
     assert Index.open(seed_copy).manifest.articles == 1
+
+
+def test_bm25_matrix_matches_the_formula_computed_by_hand():
+    import math
+
+    from rag.store.keywords import KeywordIndex, terms
+
+    documents = [terms("Etna volcano erupts"), terms("a quiet volcano"), terms("bicycles")]
+    index = KeywordIndex.build(documents)
+    n, average = 3, (3 + 2 + 1) / 3
+
+    def bm25(tf: int, df: int, length: int) -> float:
+        idf = math.log(1 + (n - df + 0.5) / (df + 0.5))
+        return idf * tf * 2.5 / (tf + 1.5 * (1 - 0.75 + 0.75 * length / average))
+
+    scores = index.scores(terms("volcano Etna"))
+    expected = [bm25(1, 1, 3) + bm25(1, 2, 3), bm25(1, 2, 2), 0.0]
+    np.testing.assert_allclose(scores, expected, rtol=1e-6)
+    assert not index.scores(terms("the of and")).any()  # stopwords only: nothing matches

@@ -17,6 +17,8 @@ MANIFEST = "manifest.json"
 PARAGRAPH_VECTORS = "paragraphs.faiss"
 SENTENCE_VECTORS = "sentences.faiss"
 DATABASE = "index.sqlite"
+PARAGRAPH_KEYWORDS = "paragraph-keywords"
+SENTENCE_KEYWORDS = "sentence-keywords"
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,14 @@ import numpy as np
 
 from rag.chunk import CHUNKER_VERSION, Span
 from rag.errors import IndexFormatError
+from rag.store.keywords import KeywordIndex
 from rag.store.layout import (
     DATABASE,
     FORMAT_VERSION,
     MANIFEST,
+    PARAGRAPH_KEYWORDS,
     PARAGRAPH_VECTORS,
+    SENTENCE_KEYWORDS,
     SENTENCE_VECTORS,
     Manifest,
     current_generation,
@@ -66,6 +69,7 @@ class Index:
         paragraphs: faiss.Index,
         sentences: faiss.Index,
         database: Path,
+        keywords: Keywords,
     ):
         self.dir = index_dir
         self.generation = generation
@@ -73,6 +77,7 @@ class Index:
         self.paragraph_vectors = paragraphs
         self.sentence_vectors = sentences
         self.database = database
+        self.keywords = keywords
         self._tables: dict[str, _VectorTable] = {}
 
     @classmethod
@@ -127,7 +132,8 @@ class Index:
                 f"sentences but the manifest says {wanted[0]}, {wanted[1]} and {wanted[2]}; "
                 f"rebuild with: {rebuild}"
             )
-        return cls(index_dir, generation, manifest, paragraphs, sentences, database)
+        keywords = Keywords.load(generation, manifest, rebuild)
+        return cls(index_dir, generation, manifest, paragraphs, sentences, database, keywords)
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
@@ -210,29 +216,10 @@ class Index:
                 ).fetchall()
             )
 
-    def sentence_ids_of(self, paragraph_ids: Sequence[int]) -> tuple[list[int], np.ndarray]:
+    def sentence_ids_of(self, paragraph_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """Sentence ids of the given paragraphs, and for each the position of its paragraph."""
-        position = {int(p): i for i, p in enumerate(paragraph_ids)}
-        marks = ",".join("?" * len(position))
-        with self.connect() as db:
-            rows = db.execute(
-                f"SELECT id, paragraph_id FROM sentences WHERE paragraph_id IN ({marks})",
-                list(position),
-            ).fetchall()
-        return [r[0] for r in rows], np.array([position[r[1]] for r in rows], dtype=np.int64)
-
-    def keyword_search(self, match: str, k: int) -> list[tuple[int, float]]:
-        """Top-k paragraph ids for an FTS5 MATCH expression by BM25, best (highest) first."""
-        if not match:
-            return []
-        with self.connect() as db:
-            rows = db.execute(
-                "SELECT rowid, -bm25(paragraph_terms, 0.5, 0.5, 1.0) FROM paragraph_terms "
-                "WHERE paragraph_terms MATCH ? "
-                "ORDER BY bm25(paragraph_terms, 0.5, 0.5, 1.0) LIMIT ?",
-                (match, k),
-            ).fetchall()
-        return [(int(i), float(s)) for i, s in rows]
+        rows, owners = self.keywords.sentence_rows(paragraph_ids)
+        return self.keywords.sentence_ids[rows], owners
 
     def articles(self) -> list[ArticleInfo]:
         """Every indexed article, in the order they were added."""
@@ -282,3 +269,65 @@ class _VectorTable:
 
 def _as_matrix(vector: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(vector, dtype=np.float32).reshape(1, -1))
+
+
+class Keywords:
+    """The BM25 matrices of a generation with the ids of their rows."""
+
+    def __init__(
+        self,
+        paragraphs: KeywordIndex,
+        paragraph_ids: np.ndarray,
+        sentences: KeywordIndex,
+        sentence_ids: np.ndarray,
+        sentence_owners: np.ndarray,
+    ):
+        self.paragraphs = paragraphs
+        self.paragraph_ids = paragraph_ids  # sorted: row i holds paragraph paragraph_ids[i]
+        self.sentences = sentences
+        self.sentence_ids = sentence_ids
+        self.sentence_owners = sentence_owners
+        # Sentence rows grouped by paragraph, for finding a candidate's sentences by bisection.
+        self._by_owner = np.argsort(sentence_owners, kind="stable")
+        self._owners_sorted = sentence_owners[self._by_owner]
+
+    @classmethod
+    def load(cls, generation: Path, manifest: Manifest, rebuild: str) -> Keywords:
+        """Read both keyword indexes, checking them against the manifest's counts."""
+        loaded = []
+        for name, expected in (
+            (PARAGRAPH_KEYWORDS, manifest.paragraphs),
+            (SENTENCE_KEYWORDS, manifest.sentences),
+        ):
+            try:
+                index = KeywordIndex.load(generation, name)
+                ids = np.load(generation / f"{name}.ids.npy", allow_pickle=False)
+            except (OSError, ValueError, KeyError) as error:
+                raise IndexFormatError(
+                    f"{generation / name}.npz is missing or damaged ({error.__class__.__name__}); "
+                    f"rebuild with: {rebuild}"
+                ) from None
+            if index.matrix.shape[0] != expected or ids.shape != (expected, 2):
+                raise IndexFormatError(
+                    f"{generation / name}.npz holds {index.matrix.shape[0]} rows but the manifest "
+                    f"says {expected}; rebuild with: {rebuild}"
+                )
+            loaded.append((index, ids))
+        (paragraphs, paragraph_ids), (sentences, sentence_ids) = loaded
+        return cls(
+            paragraphs, paragraph_ids[:, 0], sentences, sentence_ids[:, 0], sentence_ids[:, 1]
+        )
+
+    def paragraph_rows(self, paragraph_ids: Sequence[int]) -> np.ndarray:
+        """Row of each paragraph id in the paragraph matrix."""
+        return np.searchsorted(self.paragraph_ids, np.asarray(paragraph_ids, dtype=np.int64))
+
+    def sentence_rows(self, paragraph_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of the sentences of the given paragraphs, and each row's position among them."""
+        wanted = np.asarray(paragraph_ids, dtype=np.int64)
+        starts = np.searchsorted(self._owners_sorted, wanted, side="left")
+        ends = np.searchsorted(self._owners_sorted, wanted, side="right")
+        counts = ends - starts
+        owners = np.repeat(np.arange(len(wanted)), counts)
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        return self._by_owner[np.repeat(starts, counts) + offsets], owners

@@ -18,11 +18,14 @@ from rag.chunk import CHUNKER_VERSION, Paragraph, stable_id
 from rag.embed import ParagraphVectors
 from rag.errors import IndexFormatError
 from rag.ingest import Article
+from rag.store.keywords import KeywordIndex, terms
 from rag.store.layout import (
     DATABASE,
     FORMAT_VERSION,
     MANIFEST,
+    PARAGRAPH_KEYWORDS,
     PARAGRAPH_VECTORS,
+    SENTENCE_KEYWORDS,
     SENTENCE_VECTORS,
     Manifest,
     current_generation,
@@ -37,17 +40,15 @@ CREATE TABLE articles (
 );
 CREATE TABLE paragraphs (
     id INTEGER PRIMARY KEY, article_id INTEGER NOT NULL, position INTEGER NOT NULL,
-    heading TEXT, text TEXT NOT NULL
+    heading TEXT, text TEXT NOT NULL,
+    terms TEXT NOT NULL  -- stemmed keywords of title, heading and text, space-separated
 );
 CREATE INDEX paragraphs_by_article ON paragraphs (article_id, position);
 CREATE TABLE sentences (
     id INTEGER PRIMARY KEY, paragraph_id INTEGER NOT NULL, position INTEGER NOT NULL,
-    start INTEGER NOT NULL, end INTEGER NOT NULL
+    start INTEGER NOT NULL, end INTEGER NOT NULL, terms TEXT NOT NULL
 );
 CREATE INDEX sentences_by_paragraph ON sentences (paragraph_id, position);
-CREATE VIRTUAL TABLE paragraph_terms USING fts5 (
-    title, heading, text, tokenize = 'porter unicode61'
-);
 """
 
 
@@ -156,9 +157,6 @@ class Writer:
             self.paragraphs.remove_ids(np.array(paragraph_ids, dtype=np.int64))
             self.sentences.remove_ids(np.array(sentence_ids, dtype=np.int64))
             self.db.executemany(
-                "DELETE FROM paragraph_terms WHERE rowid = ?", [(i,) for i in paragraph_ids]
-            )
-            self.db.executemany(
                 "DELETE FROM sentences WHERE paragraph_id = ?", [(i,) for i in paragraph_ids]
             )
             self.db.execute("DELETE FROM paragraphs WHERE article_id = ?", (row[0],))
@@ -190,18 +188,30 @@ class Writer:
             ),
         )
         for paragraph in paragraphs:
+            # The title counts as keywords of every paragraph: measured to help (README).
+            keywords = terms(f"{article.title} {paragraph.heading or ''} {paragraph.text}")
             self.db.execute(
-                "INSERT INTO paragraphs VALUES (?, ?, ?, ?, ?)",
-                (paragraph.id, article_id, paragraph.index, paragraph.heading, paragraph.text),
-            )
-            self.db.execute(
-                "INSERT INTO paragraph_terms (rowid, title, heading, text) VALUES (?, ?, ?, ?)",
-                (paragraph.id, article.title, paragraph.heading or "", paragraph.text),
+                "INSERT INTO paragraphs VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    paragraph.id,
+                    article_id,
+                    paragraph.index,
+                    paragraph.heading,
+                    paragraph.text,
+                    " ".join(keywords),
+                ),
             )
             self.db.executemany(
-                "INSERT INTO sentences VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO sentences VALUES (?, ?, ?, ?, ?, ?)",
                 [
-                    (sentence_id(paragraph.id, i), paragraph.id, i, s.start, s.end)
+                    (
+                        sentence_id(paragraph.id, i),
+                        paragraph.id,
+                        i,
+                        s.start,
+                        s.end,
+                        " ".join(terms(paragraph.text[s.start : s.end])),
+                    )
                     for i, s in enumerate(paragraph.sentences)
                 ],
             )
@@ -219,6 +229,17 @@ class Writer:
             )
         self.changed = True
 
+    def _write_keywords(self) -> None:
+        """Rebuild the BM25 matrices from stored terms (no re-tokenizing) in the work folder."""
+        for name, query in (
+            (PARAGRAPH_KEYWORDS, "SELECT id, id, terms FROM paragraphs ORDER BY id"),
+            (SENTENCE_KEYWORDS, "SELECT id, paragraph_id, terms FROM sentences ORDER BY id"),
+        ):
+            rows = self.db.execute(query).fetchall()
+            KeywordIndex.build([r[2].split() for r in rows]).save(self.work, name)
+            ids = np.array([[r[0], r[1]] for r in rows], dtype=np.int64).reshape(-1, 2)
+            np.save(self.work / f"{name}.ids.npy", ids, allow_pickle=False)
+
     def commit(self, inputs: Sequence[str]) -> Path:
         """Write the new generation durably and make it live; returns its folder."""
         merged = list(dict.fromkeys([*self.inputs, *inputs]))
@@ -230,6 +251,7 @@ class Writer:
             self.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
             for t in ("articles", "paragraphs", "sentences")
         )
+        self._write_keywords()
         self.db.close()
         self.db = None
         faiss.write_index(self.paragraphs, str(self.work / PARAGRAPH_VECTORS))

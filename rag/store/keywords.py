@@ -1,0 +1,101 @@
+"""BM25 keyword search as a sparse matrix of precomputed term scores (Lucene's BM25 variant).
+
+Each paragraph's stemmed terms are computed once, when it is added, and kept in SQLite; a new
+generation rebuilds the matrix from those stored terms, so indexing again never re-tokenizes.
+A query's scores for every document are one sparse column sum.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+import Stemmer
+
+K1 = 1.5
+B = 0.75
+
+STOPWORDS = frozenset(
+    """
+a about above after again against all am an and any are as at be because been before being below
+between both but by can could did do does doing down during each few for from further had has have
+having he her here hers herself him himself his how i if in into is it its itself just me more most
+my myself no nor not now of off on once only or other our ours ourselves out over own same she
+should so some such than that the their theirs them themselves then there these they this those
+through to too under until up very was we were what when where which while who whom why will with
+would you your yours yourself yourselves don
+""".split()
+)
+_TOKEN = re.compile(r"(?u)\b\w\w+\b")
+_STEMMER = Stemmer.Stemmer("english")
+
+
+def terms(text: str) -> list[str]:
+    """Lower-cased, stemmed words of text without stopwords, in order.
+
+    >>> terms("The talks were running in Doha")
+    ['talk', 'run', 'doha']
+    """
+    words = [w for w in _TOKEN.findall(text.lower()) if w not in STOPWORDS]
+    return _STEMMER.stemWords(words)
+
+
+class KeywordIndex:
+    """BM25 over a fixed list of documents, each given as its list of terms."""
+
+    def __init__(self, vocabulary: dict[str, int], matrix: sp.csc_matrix):
+        self.vocabulary = vocabulary
+        self.matrix = matrix  # documents × terms, each cell the term's BM25 contribution
+
+    @classmethod
+    def build(cls, documents: Sequence[Sequence[str]]) -> KeywordIndex:
+        """Precompute every (document, term) BM25 score."""
+        vocabulary: dict[str, int] = {}
+        rows, cols, counts = [], [], []
+        lengths = np.zeros(len(documents), dtype=np.float32)
+        for row, document in enumerate(documents):
+            lengths[row] = len(document)
+            for term, count in Counter(document).items():
+                rows.append(row)
+                cols.append(vocabulary.setdefault(term, len(vocabulary)))
+                counts.append(count)
+        rows_a = np.array(rows, dtype=np.int64)
+        cols_a = np.array(cols, dtype=np.int64)
+        tf = np.array(counts, dtype=np.float32)
+        n = max(len(documents), 1)
+        df = np.bincount(cols_a, minlength=len(vocabulary)).astype(np.float32)
+        idf = np.log(1 + (n - df + 0.5) / (df + 0.5))
+        average = float(lengths.mean()) if len(documents) else 1.0
+        norm = K1 * (1 - B + B * lengths[rows_a] / max(average, 1e-9))
+        values = idf[cols_a] * tf * (K1 + 1) / (tf + norm)
+        matrix = sp.csc_matrix(
+            (values, (rows_a, cols_a)), shape=(len(documents), len(vocabulary)), dtype=np.float32
+        )
+        return cls(vocabulary, matrix)
+
+    def scores(self, query_terms: Sequence[str]) -> np.ndarray:
+        """BM25 score of every document for the query, shape (documents,)."""
+        columns = sorted({self.vocabulary[t] for t in query_terms if t in self.vocabulary})
+        if not columns:
+            return np.zeros(self.matrix.shape[0], dtype=np.float32)
+        return np.asarray(self.matrix[:, columns].sum(axis=1)).ravel()
+
+    def save(self, folder: Path, name: str) -> None:
+        """Write name.npz and name.vocab.json into folder (no pickle)."""
+        sp.save_npz(folder / f"{name}.npz", self.matrix, compressed=False)
+        words = sorted(self.vocabulary, key=self.vocabulary.get)
+        (folder / f"{name}.vocab.json").write_text(json.dumps(words), encoding="utf-8")
+
+    @classmethod
+    def load(cls, folder: Path, name: str) -> KeywordIndex:
+        """Read what save wrote; raises OSError or ValueError on a damaged file."""
+        matrix = sp.load_npz(folder / f"{name}.npz").tocsc()
+        words = json.loads((folder / f"{name}.vocab.json").read_text(encoding="utf-8"))
+        if matrix.shape[1] != len(words):
+            raise ValueError("vocabulary and matrix disagree")
+        return cls({w: i for i, w in enumerate(words)}, matrix)
