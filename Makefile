@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/rag index data/sample
-	$(BIN)/rag ask
+	$(BIN)/python app.py
 
 # The browser tests drive Debian's Chromium; install it when it is missing.
 system-deps:
@@ -35,6 +35,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/indexing.py
+	$(BIN)/python benchmarks/latency.py
 
 clean:
 	rm -rf $(VENV) index build *.egg-info

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -73,16 +74,21 @@ class Embedder:
         self.dimension = int(dimension())
         self.bf16 = bool(bf16 and device == "cpu" and cpu_has_bf16())
         self._torch = torch
+        # The fast tokenizer is not safe across threads (its padding settings are shared state),
+        # so each tokenize + forward holds the lock. Indexing takes it per batch, which lets
+        # questions be answered in between while a long upload is embedded.
+        self._lock = threading.Lock()
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         """Character spans of the model's tokens for text, without special tokens."""
-        encoded = self.tokenizer(
-            text,
-            add_special_tokens=False,
-            return_offsets_mapping=True,
-            truncation=False,
-            verbose=False,
-        )
+        with self._lock:
+            encoded = self.tokenizer(
+                text,
+                add_special_tokens=False,
+                return_offsets_mapping=True,
+                truncation=False,
+                verbose=False,
+            )
         return [tuple(span) for span in encoded["offset_mapping"]]
 
     # The window budget leaves room for [CLS] and [SEP].
@@ -96,23 +102,24 @@ class Embedder:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Token embeddings, attention mask and char offsets for a batch of texts."""
         torch = self._torch
-        encoded = self.tokenizer(
-            list(texts),
-            padding=True,
-            truncation=True,
-            max_length=self.max_tokens,
-            return_offsets_mapping=True,
-            return_tensors="pt",
-        )
-        offsets = encoded.pop("offset_mapping").numpy()
-        features = {k: v.to(self.model.device) for k, v in encoded.items()}
-        with (
-            torch.inference_mode(),
-            torch.autocast(
-                "cpu", dtype=torch.bfloat16, enabled=self.bf16 if bf16 is None else bf16
-            ),
-        ):
-            tokens = self.model[0](features)["token_embeddings"]
+        with self._lock:
+            encoded = self.tokenizer(
+                list(texts),
+                padding=True,
+                truncation=True,
+                max_length=self.max_tokens,
+                return_offsets_mapping=True,
+                return_tensors="pt",
+            )
+            offsets = encoded.pop("offset_mapping").numpy()
+            features = {k: v.to(self.model.device) for k, v in encoded.items()}
+            with (
+                torch.inference_mode(),
+                torch.autocast(
+                    "cpu", dtype=torch.bfloat16, enabled=self.bf16 if bf16 is None else bf16
+                ),
+            ):
+                tokens = self.model[0](features)["token_embeddings"]
         return tokens.float().numpy(), encoded["attention_mask"].numpy(), offsets
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
@@ -136,7 +143,11 @@ class Embedder:
 
     def _encode_plain(self, texts: Sequence[str]) -> np.ndarray:
         torch = self._torch
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+        with (
+            self._lock,
+            torch.inference_mode(),
+            torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16),
+        ):
             vectors = self.model.encode(list(texts), convert_to_numpy=True, batch_size=64)
         return _normalize(vectors.astype(np.float32))
 

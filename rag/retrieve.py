@@ -67,6 +67,8 @@ def retrieve(
     dense_ids = [pid for pid, _ in index.search(q, depth)]
     keyword_ids = index.keywords.paragraph_ids[_top(keyword, depth)]
     candidates = np.array(list(dict.fromkeys([*keyword_ids.tolist(), *dense_ids])), dtype=np.int64)
+    if not len(candidates):
+        return []
     fused = _fuse(index, q, query_terms, keyword, candidates)
     order = np.argsort(-fused, kind="stable")[:k]
     ranked = candidates[order].tolist()

@@ -1,0 +1,239 @@
+"""The page: Chat, Library and Settings tabs over one ChatService, and the JSON API."""
+
+from __future__ import annotations
+
+import time
+import traceback
+
+import gradio as gr
+
+from rag.chat.render import chat_history, inert, library_html, stream_prefixes
+from rag.chat.service import ChatService, report_dict
+from rag.chat.uploads import ALLOWED_UPLOADS
+from rag.errors import RagError
+
+STREAM_DELAY = 0.03
+
+
+def build_app(service: ChatService) -> gr.Blocks:
+    """The Gradio app: Chat, Library and Settings tabs over one service, and the JSON API."""
+    config = service.config
+
+    def respond(question: str, transcript: list | None, k: float, show_scores: bool):
+        transcript = list(transcript or [])
+        shown = chat_history(transcript, show_scores)
+        try:
+            data = service.ask(question or "", int(k))
+        except Exception as error:  # the page gets a sentence, the console the traceback
+            traceback.print_exc()
+            data = {
+                "question": question,
+                "error": f"Answering failed ({type(error).__name__}); "
+                "see the server console and try again.",
+            }
+        turn = (
+            {"question": question, "error": data["error"]}
+            if "error" in data
+            else {"question": question, "answer": data}
+        )
+        if "answer" in turn:
+            asked = {"role": "user", "content": inert(question)}
+            for partial in stream_prefixes(data["answer"]):
+                yield (
+                    shown + [asked, {"role": "assistant", "content": inert(partial)}],
+                    gr.skip(),
+                    "",
+                )
+                time.sleep(STREAM_DELAY)
+        transcript.append(turn)
+        yield chat_history(transcript, show_scores), transcript, ""
+
+    def pick_example(event: gr.SelectData) -> str:
+        return event.value["text"]
+
+    def library_view():
+        articles = service.articles()
+        choices = [(f"{a.title} — {service.show_source(a.source)}", a.source) for a in articles]
+        return (library_html(articles, service.show_source), gr.update(choices=choices, value=None))
+
+    def on_load(transcript: list | None, show_scores: bool):
+        return (
+            gr.update(
+                value=chat_history(transcript or [], show_scores),
+                examples=[{"text": q} for q in service.examples()],
+            ),
+            *library_view(),
+        )
+
+    # Gradio shows a progress bar for a function whose default is a gr.Progress.
+    def add_article(url: str, file: str | None, text: str, progress=gr.Progress()) -> dict:  # noqa: B008
+        """Add an article from a URL, an uploaded file (.txt .md .html .pdf .jsonl) or pasted
+        text; returns the indexing report {"summary", "added", "updated", "unchanged",
+        "removed", "skipped": [{"source", "reason"}]}, or {"error"}."""
+        progress(0.05, desc="Saving the article…")
+        try:
+            report = service.add(
+                url=url or "",
+                file=file,
+                text=text or "",
+                on_wait=lambda: progress(0.1, desc="Waiting for another indexing job to finish…"),
+            )
+        except RagError as error:
+            return {"error": str(error)}
+        progress(1.0, desc="Indexed.")
+        return report_dict(report)
+
+    def remove_article(source: str) -> dict:
+        """Remove the article with this source from the index; returns {"removed": [...]}."""
+        if not source:
+            return {"error": "Choose an article to remove first."}
+        try:
+            return {"removed": service.remove(source)}
+        except RagError as error:
+            return {"error": str(error)}
+
+    def after_change(report: dict | None):
+        report = report or {}
+        if "error" in report:
+            status = inert(f"⚠️ {report['error']}")
+        elif "removed" in report and "summary" not in report:
+            status = f"Removed {len(report['removed'])} article(s)."
+        else:
+            status = inert(report.get("summary", "")) + "".join(
+                inert(f"Skipped {s['source']}: {s['reason']}") for s in report.get("skipped", [])
+            )
+        examples = [{"text": q} for q in service.examples()]
+        return (*library_view(), status, gr.update(examples=examples), "", None, "")
+
+    def ask(question: str, k: int = config.k) -> dict:
+        """Answer a question from the indexed articles: {"question", "answer", "abstained",
+        "confidence", "citations": [{"n", "article_title", "source", "paragraph_index",
+        "paragraph_id", "heading", "paragraph_text", "sentence_start", "sentence_end",
+        "sentence", "score"}]}, or {"question", "error"}."""
+        return service.ask(question, k)
+
+    with gr.Blocks(title="Ask the articles", analytics_enabled=False) as demo:
+        transcript = gr.BrowserState([], storage_key="rag-chat-transcript")
+        gr.Markdown(
+            "## Ask the articles\nEvery answer is made of sentences from the indexed "
+            "articles; each is followed by [n], its source below the answer."
+        )
+        with gr.Tabs():
+            with gr.Tab("Chat", id="chat"):
+                chatbot = gr.Chatbot(
+                    label="Chat",
+                    height=520,
+                    latex_delimiters=[],
+                    buttons=["copy", "copy_all"],
+                    elem_id="chat",
+                    placeholder="Ask a question about the indexed articles.",
+                )
+                with gr.Row():
+                    question = gr.Textbox(
+                        show_label=False,
+                        placeholder="Ask a question…",
+                        scale=6,
+                        elem_id="question",
+                        max_length=2000,
+                    )
+                    ask_button = gr.Button("Ask", variant="primary", scale=1)
+            with gr.Tab("Library", id="library") as library_tab:
+                library = gr.HTML(elem_id="library")
+                with gr.Row():
+                    with gr.Column():
+                        upload = gr.File(
+                            label="Upload an article (.txt .md .html .pdf .jsonl)",
+                            file_types=list(ALLOWED_UPLOADS),
+                            type="filepath",
+                            elem_id="library-upload",
+                        )
+                        url = gr.Textbox("", label="…or its URL", placeholder="https://…")
+                        text = gr.Textbox("", label="…or paste its text", lines=3)
+                        add = gr.Button("Add to library", variant="primary")
+                        status = gr.Markdown(elem_id="library-status")
+                        with gr.Accordion("Indexing report (JSON)", open=False):
+                            report = gr.JSON(label="Report")
+                    with gr.Column():
+                        # Custom values: API callers name any source, not this page's list.
+                        chosen = gr.Dropdown(
+                            label="Remove an article", choices=[], allow_custom_value=True
+                        )
+                        remove = gr.Button("Remove", variant="stop")
+            with gr.Tab("Settings", id="settings"):
+                k = gr.Slider(
+                    1,
+                    20,
+                    value=config.k,
+                    step=1,
+                    label="Number of sources",
+                    info="Paragraphs retrieved for each question.",
+                )
+                show_scores = gr.Checkbox(label="Show scores", value=False)
+
+        chat_io = {
+            "inputs": [question, transcript, k, show_scores],
+            "outputs": [chatbot, transcript, question],
+        }
+        gr.on(
+            [question.submit, ask_button.click],
+            respond,
+            **chat_io,
+            api_name="chat",
+            api_visibility="private",
+        )
+        chatbot.example_select(
+            pick_example,
+            None,
+            question,
+            api_name="pick_example",
+            api_visibility="private",
+            queue=False,
+        ).then(respond, **chat_io, api_name="chat_example", api_visibility="private")
+        # The Chatbot's own trash button empties the page; the saved transcript goes with it.
+        chatbot.clear(
+            lambda: [],
+            None,
+            transcript,
+            api_name="clear",
+            api_visibility="private",
+            queue=False,
+        )
+        show_scores.change(
+            chat_history,
+            [transcript, show_scores],
+            chatbot,
+            api_name="render",
+            api_visibility="private",
+            queue=False,
+        )
+        demo.load(
+            on_load,
+            [transcript, show_scores],
+            [chatbot, library, chosen],
+            api_name="load",
+            api_visibility="private",
+        )
+        library_tab.select(
+            library_view, None, [library, chosen], api_name="library", api_visibility="private"
+        )
+        changed = [library, chosen, status, chatbot, url, upload, text]
+        add.click(
+            add_article,
+            [url, upload, text],
+            report,
+            api_name="add_article",
+            concurrency_limit=1,
+            concurrency_id="library",
+            show_progress_on=status,
+        ).then(after_change, report, changed, api_name="after_add", api_visibility="private")
+        remove.click(
+            remove_article,
+            chosen,
+            report,
+            api_name="remove_article",
+            concurrency_limit=1,
+            concurrency_id="library",
+        ).then(after_change, report, changed, api_name="after_remove", api_visibility="private")
+        gr.api(ask, api_name="ask")
+    demo.queue(default_concurrency_limit=8)
+    return demo

@@ -1,0 +1,124 @@
+"""Rendering for the page: article text, names and questions are data, never markup."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import fields
+from html import escape
+
+from rag.answer import Answer, Citation
+from rag.store import ArticleInfo
+
+STREAM_WORDS = 3
+
+
+def inert(text: str) -> str:
+    """Text as one HTML paragraph that displays literally: inert("<b>") == "<p>&lt;b&gt;</p>".
+
+    Escaped, markup in an article is shown as text; as an HTML block, Markdown leaves it alone.
+    """
+    return f"<p>{escape(text)}</p>"
+
+
+def answer_from_dict(data: Mapping) -> Answer:
+    """Rebuild an Answer from its to_dict() form (as kept in the chat history)."""
+    names = {f.name for f in fields(Citation)}
+    citations = tuple(
+        Citation(**{k: v for k, v in c.items() if k in names}) for c in data.get("citations", [])
+    )
+    return Answer(
+        data["question"],
+        data["answer"],
+        bool(data["abstained"]),
+        citations,
+        float(data.get("confidence", 0.0)),
+    )
+
+
+def sources_html(answer: Answer, show_scores: bool = False) -> str:
+    """The sources of an answer, each `[n] Title › ¶ n` and its paragraph, cited sentence marked."""
+    items = []
+    for c in answer.citations:
+        head = f"<strong>{escape(f'[{c.n}] {c.article_title} › ¶ {c.paragraph_index}')}</strong>"
+        if c.heading:
+            head += f" · <em>{escape(c.heading)}</em>"
+        if show_scores:
+            head += f" · score {c.score:.3f}"
+        text = c.paragraph_text
+        paragraph = (
+            escape(text[: c.sentence_start])
+            + "<mark>"
+            + escape(c.sentence)
+            + "</mark>"
+            + escape(text[c.sentence_end :])
+        )
+        items.append(f'<div class="rag-source"><p>{head}</p><p>{paragraph}</p></div>')
+    # One line, no blank lines: Markdown passes an HTML block through as it is.
+    return '<div class="rag-sources">' + "".join(items) + "</div>"
+
+
+def turn_messages(turn: Mapping, show_scores: bool = False) -> list[dict]:
+    """The chat messages of one question and its reply, rendered from the stored answer data."""
+    messages = [{"role": "user", "content": inert(turn["question"])}]
+    if "error" in turn:
+        return messages + [{"role": "assistant", "content": inert(turn["error"])}]
+    answer = answer_from_dict(turn["answer"])
+    messages.append({"role": "assistant", "content": inert(answer.text)})
+    if answer.citations:
+        title = "Nearest passages (not an answer)" if answer.abstained else "Sources"
+        messages.append(
+            {
+                "role": "assistant",
+                "content": sources_html(answer, show_scores),
+                "metadata": {"title": title, "status": "done"},
+            }
+        )
+    return messages
+
+
+def chat_history(transcript: Sequence[Mapping], show_scores: bool = False) -> list[dict]:
+    """All chat messages of a transcript (a list of turns: question plus answer data or error)."""
+    messages = []
+    for turn in transcript or []:
+        try:
+            messages += turn_messages(turn, show_scores)
+        except (KeyError, TypeError, ValueError):
+            continue  # a turn saved in another shape (an older version): leave it out
+    return messages
+
+
+def stream_prefixes(text: str, words: int = STREAM_WORDS) -> Iterator[str]:
+    """Growing prefixes of text, a few words at a time: "a b c d" → "a b c", "a b c d"."""
+    parts = text.split(" ")
+    for end in range(words, len(parts) + words, words):
+        yield " ".join(parts[:end])
+
+
+def library_html(articles: Sequence[ArticleInfo], show_source: Callable[[str], str] = str) -> str:
+    """The library as an HTML table: title, source, paragraphs, when added."""
+    if not articles:
+        return "<p>No articles are indexed yet: add some below.</p>"
+    rows = "".join(
+        f"<tr><td>{escape(a.title)}</td><td>{escape(show_source(a.source))}</td>"
+        f"<td>{a.paragraphs}</td><td>{escape(a.added_at.replace('T', ' ').rstrip('Z'))} UTC</td>"
+        "</tr>"
+        for a in articles
+    )
+    total = sum(a.paragraphs for a in articles)
+    return (
+        f'<p>{len(articles)} articles, {total} paragraphs.</p><table class="rag-library">'
+        "<thead><tr><th>Title</th><th>Source</th><th>Paragraphs</th><th>Added</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>"
+    )
+
+
+def example_questions(titles: Sequence[str], headings: Sequence[str], limit: int = 4) -> list[str]:
+    """Questions a reader might ask of these articles, from their titles and section headings."""
+
+    def short(text: str) -> str:
+        text = " ".join(text.split()).strip("\"'‘’“”«» ")
+        return text if len(text) <= 70 else text[:67].rsplit(" ", 1)[0] + "…"
+
+    questions = [f"What is ‘{short(t)}’ about?" for t in titles[:2] if short(t)]
+    questions += [f"What does the article say about {short(h)}?" for h in headings if short(h)]
+    return list(dict.fromkeys(questions))[:limit]

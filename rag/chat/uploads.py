@@ -1,0 +1,46 @@
+"""Uploads: only accepted file types, under a sanitized name inside the upload folder."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import unicodedata
+from pathlib import Path
+
+from rag.errors import RagError
+
+ALLOWED_UPLOADS = (".txt", ".md", ".html", ".htm", ".pdf", ".jsonl")
+
+
+class UploadError(RagError):
+    """An article offered to the library cannot be accepted (type, size, or nothing given)."""
+
+
+def safe_upload_name(name: str) -> str:
+    """A name that stays inside the upload folder: safe_upload_name("../../x.txt") == "x.txt"."""
+    base = unicodedata.normalize("NFKC", re.split(r"[\\/]", name)[-1])
+    stem, suffix = os.path.splitext(base)
+    if suffix.lower() not in ALLOWED_UPLOADS:
+        raise UploadError(
+            f"{name!r} is not an accepted file type; upload one of {' '.join(ALLOWED_UPLOADS)}."
+        )
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip(".-_")[:80] or "upload"
+    return stem + suffix.lower()
+
+
+def store_upload(upload_dir: Path, name: str, data: bytes, max_bytes: int) -> Path:
+    """Save uploaded bytes under upload_dir with a sanitized name; returns the stored path."""
+    if len(data) > max_bytes:
+        raise UploadError(f"{name!r} is larger than the {max_bytes:,}-byte limit; split it first.")
+    if not data:
+        raise UploadError(f"{name!r} is empty; upload a file with the article's text.")
+    folder = Path(upload_dir).resolve()
+    target = folder / safe_upload_name(name)
+    if target.parent != folder:  # cannot happen after safe_upload_name; checked all the same
+        raise UploadError(f"{name!r} would be stored outside {folder}; rename the file.")
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
+    partial.write_bytes(data)
+    partial.replace(target)  # readers never see half a file
+    return target
