@@ -21,6 +21,7 @@ class Config:
     k: int = 5
     # None means "use the threshold stored with the index for its model".
     min_score: float | None = None
+    reranker: str | None = None  # a CrossEncoder that reorders the best paragraphs
     bf16: bool = True
     timeout: float = 10.0
     max_bytes: int = 10_000_000
@@ -48,6 +49,7 @@ def _parse(name: str, raw: str, kind: type) -> object:
 
 
 _KINDS = {
+    "reranker": str,
     "index_dir": Path,
     "model": str,
     "k": int,

@@ -268,3 +268,25 @@ class Progress:
     def close(self) -> None:
         """Finish the bar."""
         self.bar.close()
+
+
+@functools.lru_cache(maxsize=2)
+def load_reranker(name: str) -> Callable[[str, Sequence[str]], np.ndarray]:
+    """Load a sentence-transformers CrossEncoder once; returns (question, texts) -> scores."""
+    from sentence_transformers import CrossEncoder
+
+    try:
+        model = CrossEncoder(resolve_model_path(name), device="cpu")
+    except (OSError, ValueError) as error:
+        raise ConfigError(
+            f"Could not load reranker {name!r} ({error.__class__.__name__}); give a "
+            "sentence-transformers CrossEncoder name or a local model folder."
+        ) from error
+    lock = threading.Lock()
+
+    def score(question: str, texts: Sequence[str]) -> np.ndarray:
+        with lock:
+            pairs = [(question, text) for text in texts]
+            return np.asarray(model.predict(pairs, show_progress_bar=False), dtype=np.float32)
+
+    return score

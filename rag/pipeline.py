@@ -11,7 +11,7 @@ from pathlib import Path
 from rag.answer import Answer, extract
 from rag.chunk import article_id, chunk_article
 from rag.config import DEFAULT_MODEL, Config
-from rag.embed import Embedder, Progress, load_embedder
+from rag.embed import Embedder, Progress, load_embedder, load_reranker
 from rag.errors import RagError
 from rag.ingest import Article, Skipped, read_sources
 from rag.retrieve import Hit, retrieve
@@ -173,6 +173,7 @@ class Pipeline:
         self._index_generation: Path | None = None
         self.index  # noqa: B018 — open now so a missing or broken index fails at start-up
         self.embedder = embedder or load_embedder(self.index.manifest.model, config.bf16)
+        self.rerank = load_reranker(config.reranker) if config.reranker else None
 
     @property
     def index(self) -> Index:
@@ -198,7 +199,7 @@ class Pipeline:
         """The k best paragraphs for a question, best first."""
         question = _clean_question(question)
         vector = self.embedder.encode_queries([question])[0]
-        return retrieve(self.index, question, vector, k or self.config.k, retriever)
+        return retrieve(self.index, question, vector, k or self.config.k, retriever, self.rerank)
 
     def ask(self, question: str, *, k: int | None = None, retriever: str = "hybrid") -> Answer:
         """Answer one question with citations, or abstain."""

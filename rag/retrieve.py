@@ -4,7 +4,7 @@ sentence-level rescoring."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +19,14 @@ RETRIEVERS = ("hybrid", "dense", "bm25")
 # the best sentence's cosine ranks them better.
 WEIGHTS = {"bm25": 0.3, "sentence": 0.7, "sentence_bm25": 0.1}
 CANDIDATES = 100
+# Paragraphs this similar are copies of one another (a story syndicated to several sites).
+DUPLICATE_COSINE = 0.97
+SPARE = 10
+# A cross-encoder, when configured, reorders this many of the best paragraphs.
+RERANK_DEPTH = 20
+
+# (question, paragraph texts) -> one relevance score per text, higher is better.
+Rerank = Callable[[str, Sequence[str]], Sequence[float]]
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -45,34 +53,71 @@ class Hit:
 
 
 def retrieve(
-    index: Index, question: str, query_vector: np.ndarray, k: int, retriever: str = "hybrid"
+    index: Index,
+    question: str,
+    query_vector: np.ndarray,
+    k: int,
+    retriever: str = "hybrid",
+    rerank: Rerank | None = None,
 ) -> list[Hit]:
-    """Return the k best paragraphs for the question, best first."""
+    """Return the k best paragraphs for the question, best first, near-duplicates collapsed."""
     if retriever not in RETRIEVERS:
         raise ValueError(f"unknown retriever {retriever!r}; choose one of {', '.join(RETRIEVERS)}")
     q = np.asarray(query_vector, dtype=np.float32).reshape(-1)
+    # Rank a little deeper than asked: collapsing copies and reranking both need spare candidates.
+    want = max(k, RERANK_DEPTH if rerank else 0)
+    ranked, scores = _rank(index, question, q, want + SPARE, retriever)
+    ranked = collapse_duplicates(index, ranked, want)
+    hits = _hits(index, q, ranked, scores)
+    if rerank is not None and hits:
+        order = np.argsort(
+            -np.asarray(rerank(question, [h.passage.text for h in hits])), kind="stable"
+        )
+        hits = [hits[i] for i in order]
+    return hits[:k]
+
+
+def _rank(
+    index: Index, question: str, q: np.ndarray, depth: int, retriever: str
+) -> tuple[list[int], dict[int, float]]:
+    """Paragraph ids best first (at most depth) and their scores, for one retriever."""
     if retriever == "dense":
-        found = index.search(q, k)
-        return _hits(index, q, [pid for pid, _ in found], dict(found))
+        found = index.search(q, depth)
+        return [pid for pid, _ in found], dict(found)
     query_terms = terms(question)
     keyword = index.keywords.paragraphs.scores(query_terms)
     if retriever == "bm25":
-        rows = _top(keyword, k)
+        rows = _top(keyword, depth)
         rows = rows[keyword[rows] > 0]  # a paragraph sharing no word with the question is no hit
-        ids = index.keywords.paragraph_ids[rows]
-        return _hits(
-            index, q, ids.tolist(), dict(zip(ids.tolist(), keyword[rows].tolist(), strict=True))
-        )
-    depth = max(CANDIDATES, k)
+        ids = index.keywords.paragraph_ids[rows].tolist()
+        return ids, dict(zip(ids, keyword[rows].tolist(), strict=True))
+    depth = max(CANDIDATES, depth)
     dense_ids = [pid for pid, _ in index.search(q, depth)]
     keyword_ids = index.keywords.paragraph_ids[_top(keyword, depth)]
     candidates = np.array(list(dict.fromkeys([*keyword_ids.tolist(), *dense_ids])), dtype=np.int64)
     if not len(candidates):
-        return []
+        return [], {}
     fused = _fuse(index, q, query_terms, keyword, candidates)
-    order = np.argsort(-fused, kind="stable")[:k]
+    order = np.argsort(-fused, kind="stable")
     ranked = candidates[order].tolist()
-    return _hits(index, q, ranked, dict(zip(ranked, fused[order].tolist(), strict=True)))
+    return ranked, dict(zip(ranked, fused[order].tolist(), strict=True))
+
+
+def collapse_duplicates(index: Index, ranked: Sequence[int], limit: int) -> list[int]:
+    """Keep the best of each group of near-identical paragraphs (syndicated copies), in order."""
+    kept: list[int] = []
+    if not ranked:
+        return kept
+    vectors = index.vectors("paragraphs", ranked)
+    chosen: list[int] = []
+    for row, pid in enumerate(ranked):
+        if chosen and float(np.max(vectors[chosen] @ vectors[row])) >= DUPLICATE_COSINE:
+            continue
+        chosen.append(row)
+        kept.append(pid)
+        if len(kept) == limit:
+            break
+    return kept
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
