@@ -321,6 +321,10 @@ def evaluate(
     return run(dataset, pipeline, retriever=retriever, limit=limit, progress=progress)
 
 
+def _cell(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
 def format_table(results: Sequence[dict[str, object]]) -> str:
     """A Markdown table with one row per result."""
     header = (
@@ -334,7 +338,7 @@ def format_table(results: Sequence[dict[str, object]]) -> str:
             f"| {r['dataset']} | {r['retriever']} | {r['questions']} | {r['recall@1']:.3f} | "
             f"{r['recall@5']:.3f} | {r['recall@20']:.3f} | {r['mrr@10']:.3f} | "
             f"{r['ndcg@10']:.3f} | "
-            f"{r.get('answer_in_citation', float('nan')):.3f} | {latency['p50']:.1f} | "
+            f"{_cell(r.get('answer_in_citation'))} | {latency['p50']:.1f} | "
             f"{latency['p95']:.1f} | {r['questions_per_s']:.1f} |"
         )
     for r in results:
