@@ -84,12 +84,12 @@ def test_reindexing_unchanged_articles_embeds_nothing_and_keeps_the_generation(s
 def test_changed_article_is_reembedded_and_vanished_one_pruned(tmp_path, embedder):
     folder = tmp_path / "articles"
     folder.mkdir()
-    (folder / "a.txt").write_text("Alpha title\n\nThe alpha paragraph talks about apples.\n")
+    (folder / "a.txt").write_text("Alpha title\n\nThe alpha orchard grows apples.\n")
     (folder / "b.txt").write_text("Beta title\n\nThe beta paragraph talks about bananas.\n")
     config = Config(index_dir=tmp_path / "index")
     first = index_sources(config, [str(folder)], embedder=embedder)
     assert len(first.added) == 2
-    (folder / "a.txt").write_text("Alpha title\n\nThe alpha paragraph now talks about apricots.\n")
+    (folder / "a.txt").write_text("Alpha title\n\nThe alpha orchard now grows apricots.\n")
     (folder / "b.txt").unlink()
     kept = index_sources(config, [str(folder)], embedder=embedder)
     assert (len(kept.updated), kept.removed, kept.paragraphs) == (1, [], 1)
@@ -99,7 +99,7 @@ def test_changed_article_is_reembedded_and_vanished_one_pruned(tmp_path, embedde
     index = Index.open(config.index_dir)
     assert [a.title for a in index.articles()] == ["Alpha title"]
     assert index.manifest.paragraphs == index.paragraph_vectors.ntotal == 1
-    answer = Pipeline(config, embedder=embedder).ask("What does the alpha paragraph talk about?")
+    answer = Pipeline(config, embedder=embedder).ask("What does the alpha orchard grow?")
     assert "apricots" in answer.text
 
 
