@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -260,7 +259,6 @@ class Progress:
             leave=False,
             mininterval=0.5,
         )
-        self.started = time.perf_counter()
 
     def __call__(self, done: int) -> None:
         self.bar.update(done)

@@ -15,7 +15,8 @@ from rag.embed import Embedder, Progress, load_embedder, load_reranker
 from rag.errors import RagError
 from rag.ingest import Article, Skipped, read_sources
 from rag.retrieve import Hit, retrieve
-from rag.store import Index, Writer, current_generation
+from rag.store import Index, Manifest, Writer, current_generation
+from rag.store.layout import MANIFEST
 
 # Abstain when the best sentence's cosine is below this. Fitted per model on SQuAD v2.0 dev with
 # `rag eval`: the highest threshold that still answers 95% of the answerable questions (README
@@ -61,13 +62,12 @@ def model_for(config: Config) -> str:
     """The model to use: the configured one, else the one the index was built with, else default."""
     if config.model:
         return config.model
-    generation = current_generation(Path(config.index_dir))
-    if generation is not None:
-        try:
-            return Index.open(Path(config.index_dir)).manifest.model
-        except RagError:
-            pass
-    return DEFAULT_MODEL
+    try:
+        generation = current_generation(Path(config.index_dir))
+        # The manifest alone says which model; no need to load the vectors.
+        return Manifest.from_file(generation / MANIFEST).model if generation else DEFAULT_MODEL
+    except RagError:
+        return DEFAULT_MODEL
 
 
 def index_sources(

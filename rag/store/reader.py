@@ -153,14 +153,6 @@ class Index:
         # FAISS pads with -1 when k exceeds what it can return.
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
 
-    def search_sentences(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """Top-k sentence ids by inner product, best first."""
-        k = min(k, self.sentence_vectors.ntotal)
-        if k <= 0:
-            return []
-        scores, ids = self.sentence_vectors.search(_as_matrix(query_vector), k)
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
-
     def vectors(self, kind: str, ids: Sequence[int]) -> np.ndarray:
         """The stored vectors of the given paragraph or sentence ids, in order, shape (n, dim)."""
         table = self._tables.get(kind)
@@ -202,24 +194,6 @@ class Index:
             )
             for row in rows
         }
-
-    def paragraph_of_sentences(self, ids: Sequence[int]) -> dict[int, int]:
-        """Map sentence ids to the ids of their paragraphs."""
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        with self.connect() as db:
-            return dict(
-                db.execute(
-                    f"SELECT id, paragraph_id FROM sentences WHERE id IN ({marks})",
-                    [int(i) for i in ids],
-                ).fetchall()
-            )
-
-    def sentence_ids_of(self, paragraph_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        """Sentence ids of the given paragraphs, and for each the position of its paragraph."""
-        rows, owners = self.keywords.sentence_rows(paragraph_ids)
-        return self.keywords.sentence_ids[rows], owners
 
     def articles(self) -> list[ArticleInfo]:
         """Every indexed article, in the order they were added."""
