@@ -24,6 +24,14 @@ def _common(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _reranker(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--reranker",
+        metavar="NAME",
+        help="CrossEncoder that reorders the best paragraphs (needs its weights; or RAG_RERANKER)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every sub-command."""
     parser = argparse.ArgumentParser(
@@ -70,11 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
         "question", nargs="?", help="the question, or '-' to read questions from stdin"
     )
     _common(ask)
-    ask.add_argument(
-        "--reranker",
-        metavar="NAME",
-        help="CrossEncoder that reorders the best paragraphs (needs its weights; or RAG_RERANKER)",
-    )
+    _reranker(ask)
     ask.add_argument("--k", type=int, help="number of paragraphs to retrieve (default 5, or RAG_K)")
     ask.add_argument(
         "--min-score",
@@ -107,11 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="retriever to evaluate; repeat for an ablation (default: hybrid)",
     )
     evaluate.add_argument("--limit", type=int, help="ask only the first N questions")
-    evaluate.add_argument(
-        "--reranker",
-        metavar="NAME",
-        help="CrossEncoder that reorders the best paragraphs (needs its weights; or RAG_RERANKER)",
-    )
+    _reranker(evaluate)
     evaluate.add_argument("--k", type=int, help="paragraphs given to the answer (default 5)")
     evaluate.add_argument("--min-score", type=float, help="abstention threshold to evaluate")
     evaluate.add_argument("--model", help="sentence-transformers model name or path")
@@ -145,11 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="folder for uploaded articles (default: uploads/ beside the index, or RAG_UPLOADS)",
     )
-    serve.add_argument(
-        "--reranker",
-        metavar="NAME",
-        help="CrossEncoder that reorders the best paragraphs (needs its weights; or RAG_RERANKER)",
-    )
+    _reranker(serve)
     serve.add_argument("--k", type=int, help="default number of sources (default 5, or RAG_K)")
     serve.add_argument("--max-bytes", type=int, help="largest upload or page to read, in bytes")
 

@@ -108,11 +108,11 @@ def index_sources(
         _embed_into(writer, pending, embedder, config.batch_size, report)
         if prune:
             # A source that failed to read this time is kept: it did not vanish.
+            failed = {s.source for s in report.skipped}
             vanished = sorted(
                 source
                 for source in known
-                if source not in seen
-                and source.split("#", 1)[0] not in {s.source for s in report.skipped}
+                if source not in seen and source.split("#", 1)[0] not in failed
             )
             writer.remove(vanished)
             report.removed = vanished
@@ -227,7 +227,8 @@ def remove_articles(config: Config, sources: Sequence[str], *, model: str) -> li
         dimension=index.manifest.dimension,
         abstain_threshold=index.manifest.abstain_threshold,
     ) as writer:
-        present = [s for s in sources if s in writer.hashes()]
+        stored = writer.hashes()
+        present = [s for s in sources if s in stored]
         writer.remove(present)
         writer.commit([])
     return present
