@@ -49,6 +49,12 @@ class Answer:
     abstained: bool
     citations: tuple[Citation, ...]
     confidence: float  # the score the abstention decision was made on
+    mode: str = "extractive"  # or "llm": written by a language model, then verified
+    # LLM mode: the check of each sentence (rag.verify.Verdict.to_dict() data).
+    sentences: tuple[dict, ...] = ()
+    supported: float | None = None  # LLM mode: share of sentences the sources support
+    note: str | None = None  # why the answer is not what was asked for (the LLM failed, …)
+    asked: str | None = None  # the question as retrieval saw it, when a follow-up was resolved
 
     def to_dict(self) -> dict[str, object]:
         """Plain data for JSON output."""
@@ -58,6 +64,11 @@ class Answer:
             "abstained": self.abstained,
             "confidence": round(self.confidence, 4),
             "citations": [c.to_dict() for c in self.citations],
+            "mode": self.mode,
+            "sentences": list(self.sentences),
+            "supported": None if self.supported is None else round(self.supported, 4),
+            "note": self.note,
+            "asked": self.asked,
         }
 
 
@@ -84,7 +95,7 @@ def extract(question: str, hits: Sequence[Hit], threshold: float) -> Answer:
     score = confidence(hits)
     if not hits or score < threshold:
         nearest = tuple(
-            _citation(
+            cite(
                 n,
                 hit,
                 [
@@ -121,13 +132,14 @@ def extract(question: str, hits: Sequence[Hit], threshold: float) -> Answer:
     citations = []
     parts = []
     for n, (rank, sentences) in enumerate(groups, start=1):
-        citation = _citation(n, hits[rank], sentences)
+        citation = cite(n, hits[rank], sentences)
         citations.append(citation)
         parts.append(f"{citation.sentence} [{n}]")
     return Answer(question, " ".join(parts), False, tuple(citations), score)
 
 
-def _citation(n: int, hit: Hit, sentences: Sequence[int]) -> Citation:
+def cite(n: int, hit: Hit, sentences: Sequence[int]) -> Citation:
+    """Citation n: the hit's paragraph, with the given run of its sentences as the cited text."""
     passage = hit.passage
     spans = passage.sentences
     return Citation(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rag.answer import Answer
 from rag.config import Config, from_env, validate
-from rag.errors import RagError
+from rag.errors import ConfigError, RagError
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -29,6 +29,25 @@ def _reranker(parser: argparse.ArgumentParser) -> None:
         "--reranker",
         metavar="NAME",
         help="CrossEncoder that reorders the best paragraphs (needs its weights; or RAG_RERANKER)",
+    )
+
+
+def _llm(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--llm",
+        dest="llm_url",
+        metavar="URL",
+        help="answer with this OpenAI-compatible chat server, e.g. http://127.0.0.1:11434/v1 "
+        "(or RAG_LLM_URL; the key only from RAG_LLM_API_KEY)",
+    )
+    parser.add_argument(
+        "--llm-model", metavar="NAME", help="the server's model (default: its first; RAG_LLM_MODEL)"
+    )
+    parser.add_argument(
+        "--llm-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="give up on the LLM after this long and answer extractively (default 60)",
     )
 
 
@@ -87,6 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ask.add_argument("--model", help="refuse the index unless it was built with this model")
     ask.add_argument("--json", action="store_true", help="print one JSON object per question")
+    ask.add_argument(
+        "--history",
+        type=Path,
+        metavar="FILE",
+        help="conversation file (JSON lines, as --json prints): earlier turns resolve follow-up "
+        "questions, and each new turn is appended",
+    )
+    _llm(ask)
 
     evaluate = commands.add_parser(
         "eval",
@@ -146,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder for uploaded articles (default: uploads/ beside the index, or RAG_UPLOADS)",
     )
     _reranker(serve)
+    _llm(serve)
     serve.add_argument("--k", type=int, help="default number of sources (default 5, or RAG_K)")
     serve.add_argument("--max-bytes", type=int, help="largest upload or page to read, in bytes")
 
@@ -167,6 +195,9 @@ def _config(args: argparse.Namespace) -> Config:
         min_score=getattr(args, "min_score", None),
         max_bytes=getattr(args, "max_bytes", None),
         reranker=getattr(args, "reranker", None),
+        llm_url=getattr(args, "llm_url", None),
+        llm_model=getattr(args, "llm_model", None),
+        llm_timeout=getattr(args, "llm_timeout", None),
     )
     validate(config)
     return config
@@ -206,7 +237,16 @@ def _index(args: argparse.Namespace, config: Config) -> int:
 
 def format_answer(answer: Answer, width: int = 100) -> str:
     """Render an answer and its numbered sources for a terminal, cited sentences in »…«."""
-    lines = [textwrap.fill(answer.text, width), ""]
+    lines = [textwrap.fill(answer.text, width)]
+    if answer.asked:
+        lines.append(f"(asked as: {answer.asked})")
+    if answer.supported is not None:
+        claims = [s for s in answer.sentences if s["status"] != "no_claim"]
+        backed = sum(s["status"] != "unsupported" for s in claims)
+        lines.append(f"({backed} of {len(claims)} sentences supported by the sources)")
+    if answer.note:
+        lines.append(textwrap.fill(f"Note: {answer.note}", width))
+    lines.append("")
     lines.append("Closest passages:" if answer.abstained else "Sources:")
     for c in answer.citations:
         heading = f" ({c.heading})" if c.heading else ""
@@ -222,24 +262,67 @@ def format_answer(answer: Answer, width: int = 100) -> str:
     return "\n".join(lines)
 
 
+def read_history(path: Path | None) -> list:
+    """The turns recorded in a conversation file (one answer JSON per line); none if absent."""
+    from rag.followup import Turn
+
+    if path is None or not path.exists():
+        return []
+    turns = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            if not isinstance(data, dict) or "question" not in data:
+                raise ValueError
+        except ValueError:
+            raise ConfigError(
+                f"{path} line {number} is not an answer record (one JSON object per line, as "
+                "`rag ask --json` prints); fix or remove that line."
+            ) from None
+        if "error" not in data:
+            turns.append(Turn.from_dict(data))
+    return turns
+
+
 def _ask(args: argparse.Namespace, config: Config) -> int:
+    from rag.followup import Turn
     from rag.pipeline import Pipeline, QuestionError
 
     pipeline = Pipeline(config)
+    llm = config.llm()
+    history = read_history(args.history)
+    conversation = args.history is not None or args.question is None
 
     def answer_one(question: str) -> None:
+        answer = None
         try:
-            answer = pipeline.ask(question)
+            for event in pipeline.ask_stream(
+                question, history=history if conversation else (), llm=llm
+            ):
+                if isinstance(event, str):
+                    if not args.json:  # the draft streams to stderr; the checked answer follows
+                        print(event, end="", file=sys.stderr, flush=True)
+                else:
+                    answer = event
         except QuestionError as error:
             if args.json:
                 print(json.dumps({"question": question, "error": str(error)}), flush=True)
             else:
                 print(f"error: {error}", file=sys.stderr)
             return
+        if answer.mode == "llm" and not args.json:
+            print("\n", file=sys.stderr, flush=True)
+        record = answer.to_dict()
         if args.json:
-            print(json.dumps(answer.to_dict(), ensure_ascii=False), flush=True)
+            print(json.dumps(record, ensure_ascii=False), flush=True)
         else:
             print(format_answer(answer), flush=True)
+        history.append(Turn.from_dict(record))
+        if args.history is not None:
+            with args.history.open("a", encoding="utf-8") as file:
+                file.write(json.dumps(record, ensure_ascii=False) + "\n")
 
     if args.question == "-":
         for line in sys.stdin:
@@ -250,8 +333,8 @@ def _ask(args: argparse.Namespace, config: Config) -> int:
         answer_one(args.question)
         return 0
     print(
-        f"Ask about the {len(pipeline.index.articles())} indexed articles (empty line or "
-        "Ctrl-D quits).",
+        f"Ask about the {len(pipeline.index.articles())} indexed articles; follow-up questions "
+        "are understood (empty line or Ctrl-D quits).",
         file=sys.stderr,
     )
     while True:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.errors import ConfigError
+
+if TYPE_CHECKING:
+    from rag.llm import LLM
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
@@ -26,6 +30,19 @@ class Config:
     timeout: float = 10.0
     max_bytes: int = 10_000_000
     batch_size: int = 64
+    # LLM answers: any OpenAI-compatible chat-completions server; None keeps answers extractive.
+    llm_url: str | None = None
+    llm_model: str | None = None  # None: the first model the server lists
+    llm_api_key: str | None = field(default=None, repr=False)
+    llm_timeout: float = 60.0
+
+    def llm(self) -> LLM | None:
+        """The configured language model, or None for extractive answers."""
+        if not self.llm_url:
+            return None
+        from rag.llm import LLM
+
+        return LLM(self.llm_url, self.llm_model, api_key=self.llm_api_key, timeout=self.llm_timeout)
 
     def with_overrides(self, **values: object) -> Config:
         """Return a copy with the given fields replaced, ignoring values that are None."""
@@ -58,6 +75,10 @@ _KINDS = {
     "timeout": float,
     "max_bytes": int,
     "batch_size": int,
+    "llm_url": str,
+    "llm_model": str,
+    "llm_api_key": str,
+    "llm_timeout": float,
 }
 
 
@@ -65,10 +86,10 @@ def from_env(env: Mapping[str, str] | None = None) -> Config:
     """Build the defaults overlaid with RAG_* environment variables (e.g. RAG_INDEX_DIR, RAG_K)."""
     env = os.environ if env is None else env
     values: dict[str, object] = {}
-    for field in fields(Config):
-        raw = env.get(f"RAG_{field.name.upper()}")
+    for item in fields(Config):
+        raw = env.get(f"RAG_{item.name.upper()}")
         if raw not in (None, ""):
-            values[field.name] = _parse(field.name, raw, _KINDS[field.name])
+            values[item.name] = _parse(item.name, raw, _KINDS[item.name])
     config = Config(**values)
     validate(config)
     return config
@@ -80,5 +101,12 @@ def validate(config: Config) -> None:
         raise ConfigError(f"k must be at least 1, got {config.k}.")
     if config.timeout <= 0:
         raise ConfigError(f"timeout must be positive, got {config.timeout}.")
+    if config.llm_timeout <= 0:
+        raise ConfigError(f"llm_timeout must be positive, got {config.llm_timeout}.")
+    if config.llm_url and not config.llm_url.lower().startswith(("http://", "https://")):
+        raise ConfigError(
+            f"the LLM URL {config.llm_url!r} is not an http(s) URL; "
+            "give the server's address, such as http://127.0.0.1:11434/v1."
+        )
     if config.batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, got {config.batch_size}.")

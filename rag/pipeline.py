@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rag.answer import Answer, extract
@@ -13,10 +13,13 @@ from rag.chunk import article_id, chunk_article
 from rag.config import DEFAULT_MODEL, Config
 from rag.embed import Embedder, Progress, load_embedder, load_reranker
 from rag.errors import RagError
+from rag.followup import Turn, carried_names, clean_rewrite, is_follow_up, with_names
 from rag.ingest import Article, Skipped, read_sources
+from rag.llm import LLM, LLMError, answer_messages, is_not_found, rewrite_messages
 from rag.retrieve import Hit, retrieve
 from rag.store import Index, Manifest, Writer, current_generation
 from rag.store.layout import MANIFEST
+from rag.verify import Verifier
 
 # Abstain when the best sentence's cosine is below this. Fitted per model on SQuAD v2.0 dev with
 # `rag eval`: the highest threshold that still answers 95% of the answerable questions (README
@@ -194,20 +197,115 @@ class Pipeline:
         return self.index.manifest.abstain_threshold
 
     def search(
-        self, question: str, *, k: int | None = None, retriever: str = "hybrid"
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        retriever: str = "hybrid",
+        carry: Sequence[int] = (),
     ) -> list[Hit]:
-        """The k best paragraphs for a question, best first."""
+        """The k best paragraphs for a question, best first (carry: see retrieve())."""
         question = _clean_question(question)
         vector = self.embedder.encode_queries([question])[0]
-        return retrieve(self.index, question, vector, k or self.config.k, retriever, self.rerank)
+        return retrieve(
+            self.index, question, vector, k or self.config.k, retriever, self.rerank, carry
+        )
 
-    def ask(self, question: str, *, k: int | None = None, retriever: str = "hybrid") -> Answer:
-        """Answer one question with citations, or abstain."""
+    def ask(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        retriever: str = "hybrid",
+        history: Sequence[Turn] = (),
+        llm: LLM | None = None,
+    ) -> Answer:
+        """Answer one question with citations, or abstain (see ask_stream)."""
+        for event in self.ask_stream(question, k=k, retriever=retriever, history=history, llm=llm):
+            if isinstance(event, Answer):
+                return event
+        raise AssertionError("ask_stream ended without an answer")  # pragma: no cover
+
+    def ask_stream(
+        self,
+        question: str,
+        *,
+        k: int | None = None,
+        retriever: str = "hybrid",
+        history: Sequence[Turn] = (),
+        llm: LLM | None = None,
+    ) -> Iterator[str | Answer]:
+        """Answer a question: with an LLM, yield its text piece by piece as it is written, then
+        the verified Answer; without one (or when retrieval is too weak to call it), only the
+        extractive Answer. history: the earlier turns, for follow-up questions."""
+        question = _clean_question(question)
         k = k or self.config.k
-        return self.answer(question, self.search(question, k=k, retriever=retriever)[:k])
+        asked, carry, notes = question, (), []
+        if is_follow_up(question, history):
+            carry = history[-1].paragraph_ids
+            rewritten = None
+            if llm is not None:
+                try:
+                    rewritten = clean_rewrite(
+                        llm.complete(
+                            rewrite_messages(question, [(t.asked, t.answer) for t in history]),
+                            max_tokens=64,
+                        )
+                    )
+                except LLMError as error:
+                    notes.append(f"Could not rewrite the follow-up question: {error}")
+            asked = _clean_question(with_names(rewritten or question, carried_names(history)))
+        hits = self.search(asked, k=k, retriever=retriever, carry=carry)[:k]
+        extractive = replace(
+            extract(asked, hits, self.threshold),
+            question=question,
+            asked=asked if asked != question else None,
+        )
+        # The calibrated abstention decides first: no LLM call on weak evidence.
+        if llm is None or extractive.abstained:
+            yield extractive
+            return
+        pieces: list[str] = []
+        try:
+            for piece in llm.stream(
+                answer_messages(asked, [(h.passage.article_title, h.passage.text) for h in hits])
+            ):
+                pieces.append(piece)
+                yield piece
+        except LLMError as error:
+            notes.append(f"The LLM was not used: {error} Showing the extractive answer instead.")
+            yield replace(extractive, note=" ".join(notes))
+            return
+        text = "".join(pieces)
+        note = " ".join(notes) or None
+        if is_not_found(text):
+            nearest = extract(asked, hits, float("inf"))
+            yield replace(
+                nearest,
+                question=question,
+                confidence=extractive.confidence,
+                mode="llm",
+                note=note,
+                asked=extractive.asked,
+            )
+            return
+        checked = Verifier(self.embedder.encode_queries).check(text, hits)
+        if not checked.verdicts:
+            notes.append("The LLM gave an empty answer; this is the extractive answer.")
+            yield replace(extractive, note=" ".join(notes))
+            return
+        yield replace(
+            extractive,
+            text=checked.text,
+            citations=checked.citations,
+            mode="llm",
+            sentences=tuple(v.to_dict() for v in checked.verdicts),
+            supported=checked.supported_share,
+            note=note,
+        )
 
     def answer(self, question: str, hits: Sequence[Hit]) -> Answer:
-        """Build the cited answer (or abstention) from retrieved paragraphs."""
+        """Build the cited extractive answer (or abstention) from retrieved paragraphs."""
         return extract(_clean_question(question), hits, self.threshold)
 
 

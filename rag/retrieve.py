@@ -59,14 +59,19 @@ def retrieve(
     k: int,
     retriever: str = "hybrid",
     rerank: Rerank | None = None,
+    carry: Sequence[int] = (),
 ) -> list[Hit]:
-    """Return the k best paragraphs for the question, best first, near-duplicates collapsed."""
+    """Return the k best paragraphs for the question, best first, near-duplicates collapsed.
+
+    carry: paragraph ids from earlier turns of a conversation; the hybrid retriever scores them
+    with the other candidates, so a follow-up can stay with the passages it is about.
+    """
     if retriever not in RETRIEVERS:
         raise ValueError(f"unknown retriever {retriever!r}; choose one of {', '.join(RETRIEVERS)}")
     q = np.asarray(query_vector, dtype=np.float32).reshape(-1)
     # Rank a little deeper than asked: collapsing copies and reranking both need spare candidates.
     want = max(k, RERANK_DEPTH if rerank else 0)
-    ranked, scores = _rank(index, question, q, want + SPARE, retriever)
+    ranked, scores = _rank(index, question, q, want + SPARE, retriever, carry)
     ranked = collapse_duplicates(index, ranked, want)
     hits = _hits(index, q, ranked, scores)
     if rerank is not None and hits:
@@ -78,7 +83,7 @@ def retrieve(
 
 
 def _rank(
-    index: Index, question: str, q: np.ndarray, depth: int, retriever: str
+    index: Index, question: str, q: np.ndarray, depth: int, retriever: str, carry: Sequence[int]
 ) -> tuple[list[int], dict[int, float]]:
     """Paragraph ids best first (at most depth) and their scores, for one retriever."""
     if retriever == "dense":
@@ -94,7 +99,12 @@ def _rank(
     depth = max(CANDIDATES, depth)
     dense_ids = [pid for pid, _ in index.search(q, depth)]
     keyword_ids = index.keywords.paragraph_ids[_top(keyword, depth)]
-    candidates = np.array(list(dict.fromkeys([*keyword_ids.tolist(), *dense_ids])), dtype=np.int64)
+    # Carried ids no longer in the index (an article removed since) are dropped.
+    carried = np.asarray(carry, dtype=np.int64)
+    carried = carried[np.isin(carried, index.keywords.paragraph_ids)].tolist()
+    candidates = np.array(
+        list(dict.fromkeys([*keyword_ids.tolist(), *dense_ids, *carried])), dtype=np.int64
+    )
     if not len(candidates):
         return [], {}
     fused = _fuse(index, q, query_terms, keyword, candidates)

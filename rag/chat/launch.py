@@ -202,7 +202,7 @@ def serve(
     )
     embedder = load_embedder(model_for(config), config.bf16)
     ensure_index(config, embedder, say)
-    service = ChatService(config, embedder=embedder, upload_dir=upload_dir)
+    service = ChatService(config, embedder=embedder, upload_dir=upload_dir, shared=bool(share))
     demo = build_app(service)
     if login is not None and login.generated:
         say(

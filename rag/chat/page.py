@@ -19,11 +19,33 @@ def build_app(service: ChatService) -> gr.Blocks:
     """The Gradio app: Chat, Library and Settings tabs over one service, and the JSON API."""
     config = service.config
 
-    def respond(question: str, transcript: list | None, k: float, show_scores: bool):
+    def respond(
+        question: str,
+        transcript: list | None,
+        k: float,
+        show_scores: bool,
+        use_llm: bool,
+        llm_url: str,
+        llm_model: str,
+        llm_key: str,
+    ):
         transcript = list(transcript or [])
         shown = chat_history(transcript, show_scores)
+        asked = {"role": "user", "content": inert(question or "")}
+        history = [t["answer"] for t in transcript if "answer" in t]
+        data: dict = {}
+        draft = ""
         try:
-            data = service.ask(question or "", int(k))
+            llm = service.llm(use_llm, llm_url, llm_model, llm_key)
+            for event in service.ask_stream(question or "", int(k), history=history, llm=llm):
+                if isinstance(event, dict):
+                    data = event
+                    break
+                draft += event  # the LLM's text as it is written, checked when it is done
+                writing = {"role": "assistant", "content": inert(draft + " ▍")}
+                yield shown + [asked, writing], gr.skip(), ""
+        except RagError as error:
+            data = {"question": question, "error": str(error)}
         except Exception as error:  # the page gets a sentence, the console the traceback
             traceback.print_exc()
             data = {
@@ -36,8 +58,7 @@ def build_app(service: ChatService) -> gr.Blocks:
             if "error" in data
             else {"question": question, "answer": data}
         )
-        if "answer" in turn:
-            asked = {"role": "user", "content": inert(question)}
+        if "answer" in turn and not draft:
             for partial in stream_prefixes(data["answer"]):
                 yield (
                     shown + [asked, {"role": "assistant", "content": inert(partial)}],
@@ -105,12 +126,21 @@ def build_app(service: ChatService) -> gr.Blocks:
         examples = [{"text": q} for q in service.examples()]
         return (*library_view(), status, gr.update(examples=examples), "", None, "")
 
-    def ask(question: str, k: int = config.k) -> dict:
+    def ask(
+        question: str, k: int = config.k, history: list | None = None, llm: bool = True
+    ) -> dict:
         """Answer a question from the indexed articles: {"question", "answer", "abstained",
         "confidence", "citations": [{"n", "article_title", "source", "paragraph_index",
         "paragraph_id", "heading", "paragraph_text", "sentence_start", "sentence_end",
-        "sentence", "score"}]}, or {"question", "error"}."""
-        return service.ask(question, k)
+        "sentence", "score"}], "mode", "sentences": [{"text", "status", "cited", "dropped",
+        "citation", "support", "missing"}], "supported", "note", "asked"}, or {"question",
+        "error"}. history: earlier answers of the conversation, for follow-up questions; llm:
+        use the server's LLM when one is configured."""
+        try:
+            model = service.llm(llm)
+        except RagError as error:
+            return {"question": question, "error": str(error)}
+        return service.ask(question, k, history=history or [], llm=model)
 
     with gr.Blocks(title="Ask the articles", analytics_enabled=False) as demo:
         transcript = gr.BrowserState([], storage_key="rag-chat-transcript")
@@ -169,9 +199,39 @@ def build_app(service: ChatService) -> gr.Blocks:
                     info="Paragraphs retrieved for each question.",
                 )
                 show_scores = gr.Checkbox(label="Show scores", value=False)
+                configured = config.llm()
+                with gr.Group():
+                    use_llm = gr.Checkbox(
+                        label="Write answers with an LLM",
+                        value=configured is not None,
+                        info="Any OpenAI-compatible chat server. Every sentence it writes is "
+                        "checked against the sources; unsupported ones are marked ⚠.",
+                    )
+                    llm_url = gr.Textbox(
+                        configured.url if configured else "",
+                        label="LLM server URL",
+                        placeholder="http://127.0.0.1:11434/v1",
+                        interactive=service.llm_url_editable,
+                        info=None
+                        if service.llm_url_editable
+                        else "Set on the server (this app is shared).",
+                    )
+                    llm_model = gr.Textbox(
+                        (configured.model or "") if configured else "",
+                        label="Model",
+                        placeholder="the server's first model",
+                    )
+                    llm_key = gr.Textbox(
+                        "",
+                        label="API key",
+                        type="password",
+                        placeholder="set on the server"
+                        if configured and configured.api_key
+                        else "none",
+                    )
 
         chat_io = {
-            "inputs": [question, transcript, k, show_scores],
+            "inputs": [question, transcript, k, show_scores, use_llm, llm_url, llm_model, llm_key],
             "outputs": [chatbot, transcript, question],
         }
         gr.on(

@@ -8,6 +8,7 @@ from html import escape
 
 from rag.answer import Answer, Citation
 from rag.store import ArticleInfo
+from rag.verify import NO_CLAIM, UNSUPPORTED, UNSUPPORTED_MARK
 
 STREAM_WORDS = 3
 
@@ -26,13 +27,41 @@ def answer_from_dict(data: Mapping) -> Answer:
     citations = tuple(
         Citation(**{k: v for k, v in c.items() if k in names}) for c in data.get("citations", [])
     )
+    supported = data.get("supported")
     return Answer(
         data["question"],
         data["answer"],
         bool(data["abstained"]),
         citations,
         float(data.get("confidence", 0.0)),
+        mode=str(data.get("mode") or "extractive"),
+        sentences=tuple(s for s in data.get("sentences") or () if isinstance(s, Mapping)),
+        supported=None if supported is None else float(supported),
+        note=data.get("note") or None,
+        asked=data.get("asked") or None,
     )
+
+
+def answer_html(answer: Answer) -> str:
+    """The answer's text with its marks, then how much of it the sources support, and any note."""
+    mark = escape(f"[{UNSUPPORTED_MARK} unsupported]")
+    html = inert(answer.text).replace(
+        mark,
+        f'<span class="rag-unsupported" title="No retrieved paragraph supports this sentence">'
+        f"{mark}</span>",
+    )
+    if answer.asked:
+        html += f'<p class="rag-asked"><em>{escape(f"Understood as: {answer.asked}")}</em></p>'
+    if answer.supported is not None:
+        claims = [s for s in answer.sentences if s.get("status") != NO_CLAIM]
+        backed = sum(s.get("status") != UNSUPPORTED for s in claims)
+        html += (
+            f'<p class="rag-check"><em>{backed} of {len(claims)} sentences supported by the '
+            "sources (checked sentence by sentence).</em></p>"
+        )
+    if answer.note:
+        html += f'<p class="rag-note"><em>{escape(f"Note: {answer.note}")}</em></p>'
+    return html
 
 
 def sources_html(answer: Answer, show_scores: bool = False) -> str:
@@ -63,7 +92,7 @@ def turn_messages(turn: Mapping, show_scores: bool = False) -> list[dict]:
     if "error" in turn:
         return messages + [{"role": "assistant", "content": inert(turn["error"])}]
     answer = answer_from_dict(turn["answer"])
-    messages.append({"role": "assistant", "content": inert(answer.text)})
+    messages.append({"role": "assistant", "content": answer_html(answer)})
     if answer.citations:
         title = "Nearest passages (not an answer)" if answer.abstained else "Sources"
         messages.append(

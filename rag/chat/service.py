@@ -5,14 +5,17 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
+from rag.answer import Answer
 from rag.chat.render import example_questions
 from rag.chat.uploads import UploadError, store_upload
 from rag.config import Config
 from rag.embed import Embedder, load_embedder
 from rag.errors import RagError
+from rag.followup import Turn
+from rag.llm import LLM
 from rag.pipeline import IndexReport, Pipeline, index_sources, model_for, remove_articles
 from rag.store import ArticleInfo
 
@@ -23,23 +26,81 @@ class ChatService:
     """Questions, the library and uploads over one index; safe to call from many sessions."""
 
     def __init__(
-        self, config: Config, *, embedder: Embedder | None = None, upload_dir: Path | None = None
+        self,
+        config: Config,
+        *,
+        embedder: Embedder | None = None,
+        upload_dir: Path | None = None,
+        shared: bool = False,
     ):
         self.config = config
+        # On a shared link, strangers must not point the server at other hosts: the LLM's
+        # address is then the server's own setting only.
+        self.llm_url_editable = not shared
         # One model for every session and for indexing; it serializes its own calls.
         self.model = embedder or load_embedder(model_for(config), config.bf16)
         self.pipeline = Pipeline(config, embedder=self.model)
         self.upload_dir = Path(upload_dir or Path(config.index_dir).parent / "uploads").resolve()
         self._writing = threading.Lock()  # one indexing job at a time in this process
 
-    def ask(self, question: str, k: int | None = None) -> dict:
-        """Answer data (Answer.to_dict()), or {"question", "error"} when it cannot be asked."""
+    def llm(
+        self, use: bool = True, url: str = "", model: str = "", api_key: str = ""
+    ) -> LLM | None:
+        """The LLM for one request: the server's, with a session's url, model and key over it."""
+        if not use:
+            return None
+        configured = self.config.llm()
+        url = (url or "").strip() if self.llm_url_editable else ""
+        url = url or (configured.url if configured else "")
+        if not url:
+            return None
+        if not url.lower().startswith(("http://", "https://")):
+            raise UploadError(
+                f"The LLM address {url!r} is not an http(s) URL; "
+                "give one such as http://127.0.0.1:11434/v1."
+            )
+        return LLM(
+            url,
+            (model or "").strip() or (configured.model if configured else None),
+            api_key=(api_key or "").strip() or (configured.api_key if configured else None),
+            timeout=self.config.llm_timeout,
+        )
+
+    def ask_stream(
+        self,
+        question: str,
+        k: int | None = None,
+        *,
+        history: Sequence[Mapping] = (),
+        llm: LLM | None = None,
+    ) -> Iterator[str | dict]:
+        """The LLM's text as it is written (LLM mode), then the answer data (Answer.to_dict()),
+        or {"question", "error"} when it cannot be asked. history: earlier answers' data."""
         if k is not None and not 1 <= int(k) <= MAX_K:
-            return {"question": question, "error": f"k must be between 1 and {MAX_K}, got {k}."}
+            yield {"question": question, "error": f"k must be between 1 and {MAX_K}, got {k}."}
+            return
         try:
-            return self.pipeline.ask(question, k=int(k) if k else None).to_dict()
+            turns = _turns(history)
+            for event in self.pipeline.ask_stream(
+                question, k=int(k) if k else None, history=turns, llm=llm
+            ):
+                yield event.to_dict() if isinstance(event, Answer) else event
         except RagError as error:
-            return {"question": question, "error": str(error)}
+            yield {"question": question, "error": str(error)}
+
+    def ask(
+        self,
+        question: str,
+        k: int | None = None,
+        *,
+        history: Sequence[Mapping] = (),
+        llm: LLM | None = None,
+    ) -> dict:
+        """Answer data (Answer.to_dict()), or {"question", "error"} when it cannot be asked."""
+        for event in self.ask_stream(question, k, history=history, llm=llm):
+            if isinstance(event, dict):
+                return event
+        raise AssertionError("ask_stream ended without an answer")  # pragma: no cover
 
     def articles(self) -> list[ArticleInfo]:
         """The indexed articles, oldest first."""
@@ -131,3 +192,15 @@ def report_dict(report: IndexReport) -> dict:
         "removed": report.removed,
         "skipped": [{"source": s.source, "reason": s.reason} for s in report.skipped],
     }
+
+
+def _turns(history: Sequence[Mapping]) -> list[Turn]:
+    """The earlier turns of a conversation from answers' data; malformed entries are left out."""
+    turns = []
+    for data in history or ():
+        if isinstance(data, Mapping) and "error" not in data:
+            try:
+                turns.append(Turn.from_dict(data))
+            except (TypeError, ValueError):
+                continue
+    return turns

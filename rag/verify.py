@@ -1,0 +1,244 @@
+"""Check a generated answer sentence by sentence against the retrieved paragraphs.
+
+Each sentence's citations [n] are read and those outside 1..k dropped. A cited paragraph supports
+the sentence when its best-matching sentence is close in meaning (embedding cosine) and shares
+the sentence's content words, and when every name and number in the sentence occurs in it. A
+sentence whose citations do not support it is re-cited to the retrieved paragraph that does, or
+marked unsupported when none does. The supporting sentence is what the source highlights.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from rag.answer import Citation, cite
+from rag.chunk import split_sentences
+from rag.retrieve import Hit
+from rag.store.keywords import STOPWORDS, terms
+
+SUPPORTED = "supported"  # a cited paragraph supports it
+RECITED = "recited"  # another retrieved paragraph supports it; the citation was changed
+UNSUPPORTED = "unsupported"  # no retrieved paragraph supports it
+NO_CLAIM = "no_claim"  # nothing to check ("Here is what I found:")
+
+# A paragraph supports a claim when its best sentence's cosine with the claim reaches COSINE,
+# or reaches COSINE_WITH_WORDS while the paragraph holds OVERLAP of the claim's content words.
+COSINE = 0.8
+COSINE_WITH_WORDS = 0.5
+OVERLAP = 0.5
+UNSUPPORTED_MARK = "⚠"
+
+_MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+_CAPITALIZED = re.compile(r"\b[A-Z][\w’'-]*")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The check of one answer sentence."""
+
+    text: str  # the sentence without its citation markers
+    status: str  # SUPPORTED, RECITED, UNSUPPORTED or NO_CLAIM
+    cited: tuple[int, ...]  # the model's citations that named a retrieved paragraph (1..k)
+    dropped: tuple[int, ...]  # the model's citations outside 1..k
+    citation: int | None  # n of the answer's citation that supports it
+    support: float  # the best cosine between the sentence and a supporting sentence
+    missing: tuple[str, ...]  # names and numbers of the sentence its cited paragraphs lack
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain data for JSON output."""
+        return asdict(self) | {"support": round(self.support, 4)}
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A verified answer: its text with final citations, the citations and each verdict."""
+
+    text: str
+    citations: tuple[Citation, ...]
+    verdicts: tuple[Verdict, ...]
+
+    @property
+    def supported_share(self) -> float:
+        """The share of claim sentences that a retrieved paragraph supports."""
+        claims = [v for v in self.verdicts if v.status != NO_CLAIM]
+        if not claims:
+            return 0.0
+        return sum(v.status in (SUPPORTED, RECITED) for v in claims) / len(claims)
+
+
+@dataclass(frozen=True)
+class _Support:
+    ok: bool
+    score: float
+    cosine: float
+    sentence: int
+    missing: tuple[str, ...]
+
+
+def split_claims(text: str) -> list[tuple[str, tuple[int, ...]]]:
+    """The sentences of a generated answer, each without its markers, with the numbers it cites.
+
+    A marker after the final period ("… talks. [2]") belongs to the sentence before it.
+    """
+    text = " ".join(text.split())
+    # Move a marker that follows the period before it: "talks. [2]" → "talks [2]."
+    text = re.sub(r"([.!?])\s*((?:\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]\s*)+)", r" \2\1 ", text)
+    claims = []
+    for span in split_sentences(text):
+        sentence = text[span.start : span.end]
+        numbers = tuple(
+            int(n) for group in _MARKER.findall(sentence) for n in re.split(r"[,;]", group)
+        )
+        plain = " ".join(_MARKER.sub(" ", sentence).split())
+        plain = re.sub(r"\s+([.,;:!?])", r"\1", plain)
+        if plain:
+            claims.append((plain, tuple(dict.fromkeys(numbers))))
+        elif claims and numbers:  # a lone marker: it belongs to the sentence before
+            previous, cited = claims[-1]
+            claims[-1] = (previous, tuple(dict.fromkeys(cited + numbers)))
+    return claims
+
+
+def proper_nouns(texts: Sequence[str]) -> set[str]:
+    """Lower-cased capitalized words that appear inside sentences (not only first) in texts."""
+    found = set()
+    for text in texts:
+        for span in split_sentences(text):
+            sentence = text[span.start : span.end]
+            for match in _CAPITALIZED.finditer(sentence):
+                if match.start() > 0:
+                    found.add(_bare(match.group(0)))
+    return found - STOPWORDS
+
+
+def _bare(word: str) -> str:
+    word = word.lower()
+    for suffix in ("’s", "'s", "’", "'"):
+        word = word.removesuffix(suffix)
+    return word
+
+
+def names_and_numbers(claim: str, known_names: set[str]) -> list[str]:
+    """The names and numbers a claim states: capitalized words inside it, known names anywhere."""
+    found = [n.replace(",", "") for n in _NUMBER.findall(claim)]
+    for match in _CAPITALIZED.finditer(claim):
+        word = _bare(match.group(0))
+        if word in STOPWORDS or len(word) < 2:
+            continue
+        if match.start() > 0 or word in known_names:
+            found.append(word)
+    return list(dict.fromkeys(found))
+
+
+def _missing(needed: Sequence[str], evidence: str, evidence_numbers: set[str]) -> tuple[str, ...]:
+    lowered = evidence.lower()
+    return tuple(
+        item
+        for item in needed
+        if (item not in evidence_numbers if item[0].isdigit() else item not in lowered)
+    )
+
+
+class Verifier:
+    """Checks generated answers against the paragraphs they were generated from."""
+
+    def __init__(self, encode):
+        # encode: texts -> normalized vectors (the embedder's query encoder)
+        self.encode = encode
+
+    def check(self, answer_text: str, hits: Sequence[Hit]) -> Checked:
+        """Verify every sentence of answer_text against hits (numbered 1..len(hits))."""
+        claims = split_claims(answer_text)
+        if not claims:
+            return Checked("", (), ())
+        sentence_texts = [
+            [h.passage.text[s.start : s.end] for s in h.passage.sentences] or [h.passage.text]
+            for h in hits
+        ]
+        flat = [t for texts in sentence_texts for t in texts]
+        vectors = self.encode([c for c, _ in claims] + flat) if flat else None
+        claim_vectors = vectors[: len(claims)] if vectors is not None else None
+        sentence_vectors = []
+        start = len(claims)
+        for texts in sentence_texts:
+            sentence_vectors.append(vectors[start : start + len(texts)])
+            start += len(texts)
+        known = proper_nouns([h.passage.text for h in hits])
+        evidence = [
+            " ".join(filter(None, (h.passage.article_title, h.passage.heading, h.passage.text)))
+            for h in hits
+        ]
+        evidence_terms = [set(terms(e)) for e in evidence]
+        evidence_numbers = [{n.replace(",", "") for n in _NUMBER.findall(e)} for e in evidence]
+
+        citations: list[Citation] = []
+        numbering: dict[tuple[int, int], int] = {}
+        verdicts = []
+        parts = []
+        for c, (claim, numbers) in enumerate(claims):
+            cited = tuple(n for n in numbers if 1 <= n <= len(hits))
+            dropped = tuple(n for n in numbers if not 1 <= n <= len(hits))
+            claim_terms = set(terms(claim))
+            if not claim_terms:
+                verdicts.append(Verdict(claim, NO_CLAIM, cited, dropped, None, 0.0, ()))
+                parts.append(claim)
+                continue
+            needed = names_and_numbers(claim, known)
+            supports = [
+                self._support(
+                    claim_vectors[c],
+                    sentence_vectors[h],
+                    claim_terms,
+                    evidence_terms[h],
+                    _missing(needed, evidence[h], evidence_numbers[h]),
+                )
+                for h in range(len(hits))
+            ]
+            best_cited = max(
+                (n for n in cited if supports[n - 1].ok),
+                key=lambda n: supports[n - 1].score,
+                default=None,
+            )
+            if best_cited is not None:
+                status, rank = SUPPORTED, best_cited - 1
+            else:
+                others = [h for h in range(len(hits)) if supports[h].ok]
+                rank = max(others, key=lambda h: supports[h].score, default=None)
+                status = RECITED if rank is not None else UNSUPPORTED
+            if rank is None:
+                missing = tuple(dict.fromkeys(m for n in cited for m in supports[n - 1].missing))
+                best = max((s.cosine for s in supports), default=0.0)
+                verdicts.append(Verdict(claim, UNSUPPORTED, cited, dropped, None, best, missing))
+                parts.append(f"{claim} [{UNSUPPORTED_MARK} unsupported]")
+                continue
+            support = supports[rank]
+            key = (rank, support.sentence)
+            if key not in numbering:
+                numbering[key] = len(citations) + 1
+                citations.append(cite(numbering[key], hits[rank], [support.sentence]))
+            n = numbering[key]
+            verdicts.append(Verdict(claim, status, cited, dropped, n, support.cosine, ()))
+            parts.append(f"{claim} [{n}]")
+        return Checked(" ".join(parts), tuple(citations), tuple(verdicts))
+
+    @staticmethod
+    def _support(
+        claim_vector: np.ndarray,
+        sentence_vectors: np.ndarray,
+        claim_terms: set[str],
+        evidence_terms: set[str],
+        missing: tuple[str, ...],
+    ) -> _Support:
+        cosines = sentence_vectors @ claim_vector
+        best = int(np.argmax(cosines))
+        cosine = float(cosines[best])
+        overlap = len(claim_terms & evidence_terms) / len(claim_terms)
+        ok = not missing and (
+            cosine >= COSINE or (cosine >= COSINE_WITH_WORDS and overlap >= OVERLAP)
+        )
+        return _Support(ok, cosine + 0.5 * overlap, cosine, best, missing)
