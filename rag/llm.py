@@ -193,10 +193,8 @@ def answer_messages(question: str, passages: Sequence[tuple[str, str]]) -> list[
     Passages are delimited as data and the rules are restated after them, so article text that
     says "ignore the instructions" is read as article text.
     """
-    quoted = "\n".join(
-        f'<passage n="{n}" title="{quote_passage(title).replace(chr(34), chr(39))}">\n'
-        f"{quote_passage(text)}\n</passage>"
-        for n, (title, text) in enumerate(passages, start=1)
+    quoted = "\n\n".join(
+        f"[{n}] {quote_passage(text)}" for n, (_title, text) in enumerate(passages, start=1)
     )
     user = f"<passages>\n{quoted}\n</passages>\n\nQuestion: {question}\n\n{REMINDER}"
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]

@@ -85,22 +85,25 @@ def split_claims(text: str) -> list[tuple[str, tuple[int, ...]]]:
 
     A marker after the final period ("… talks. [2]") belongs to the sentence before it.
     """
-    text = " ".join(text.split())
-    # Move a marker that follows the period before it: "talks. [2]" → "talks [2]."
-    text = re.sub(r"([.!?])\s*((?:\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]\s*)+)", r" \2\1 ", text)
-    claims = []
-    for span in split_sentences(text):
-        sentence = text[span.start : span.end]
-        numbers = tuple(
-            int(n) for group in _MARKER.findall(sentence) for n in re.split(r"[,;]", group)
-        )
-        plain = " ".join(_MARKER.sub(" ", sentence).split())
-        plain = re.sub(r"\s+([.,;:!?])", r"\1", plain)
-        if plain:
-            claims.append((plain, tuple(dict.fromkeys(numbers))))
-        elif claims and numbers:  # a lone marker: it belongs to the sentence before
-            previous, cited = claims[-1]
-            claims[-1] = (previous, tuple(dict.fromkeys(cited + numbers)))
+    claims: list[tuple[str, tuple[int, ...]]] = []
+    # Lines end sentences too ("Here is what I found:" then a list); list markers are not text.
+    for line in text.splitlines():
+        line = re.sub(r"^\s*(?:\d{1,2}[.)]|[-*•])\s+", "", line)
+        line = " ".join(line.split())
+        # Move a marker that follows the period before it: "talks. [2]" → "talks [2]."
+        line = re.sub(r"([.!?])\s*((?:\[\s*\d+(?:\s*[,;]\s*\d+)*\s*\]\s*)+)", r" \2\1 ", line)
+        for span in split_sentences(line):
+            sentence = line[span.start : span.end]
+            numbers = tuple(
+                int(n) for group in _MARKER.findall(sentence) for n in re.split(r"[,;]", group)
+            )
+            plain = " ".join(_MARKER.sub(" ", sentence).split())
+            plain = re.sub(r"\s+([.,;:!?])", r"\1", plain)
+            if plain:
+                claims.append((plain, tuple(dict.fromkeys(numbers))))
+            elif claims and numbers:  # a lone marker: it belongs to the sentence before
+                previous, cited = claims[-1]
+                claims[-1] = (previous, tuple(dict.fromkeys(cited + numbers)))
     return claims
 
 
@@ -135,13 +138,20 @@ def names_and_numbers(claim: str, known_names: set[str]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def _missing(needed: Sequence[str], evidence: str, evidence_numbers: set[str]) -> tuple[str, ...]:
-    lowered = evidence.lower()
-    return tuple(
-        item
-        for item in needed
-        if (item not in evidence_numbers if item[0].isdigit() else item not in lowered)
-    )
+def _evidence_words(evidence: str) -> set[str]:
+    """The words of the evidence, lower-cased, with the acronyms of its capitalized runs
+    ("United Nations" also gives "un")."""
+    words = {_bare(w) for w in re.findall(r"[\w’'-]+", evidence)}
+    for run in re.findall(r"(?:\b[A-Z][\w-]*(?:\s+(?:of|for|and|the)?\s*)?){2,}", evidence):
+        initials = "".join(w[0] for w in run.split() if w[0].isupper()).lower()
+        words.update(
+            initials[i:j] for i in range(len(initials)) for j in range(i + 2, len(initials) + 1)
+        )
+    return words
+
+
+def _missing(needed: Sequence[str], words: set[str], numbers: set[str]) -> tuple[str, ...]:
+    return tuple(item for item in needed if item not in (numbers if item[0].isdigit() else words))
 
 
 class Verifier:
@@ -175,6 +185,7 @@ class Verifier:
         ]
         evidence_terms = [set(terms(e)) for e in evidence]
         evidence_numbers = [{n.replace(",", "") for n in _NUMBER.findall(e)} for e in evidence]
+        evidence_words = [_evidence_words(e) for e in evidence]
 
         citations: list[Citation] = []
         numbering: dict[tuple[int, int], int] = {}
@@ -184,18 +195,19 @@ class Verifier:
             cited = tuple(n for n in numbers if 1 <= n <= len(hits))
             dropped = tuple(n for n in numbers if not 1 <= n <= len(hits))
             claim_terms = set(terms(claim))
-            if not claim_terms:
+            needed = names_and_numbers(claim, known)
+            # "Here is what I found:" states nothing to check.
+            if len(claim_terms) <= 1 and not needed:
                 verdicts.append(Verdict(claim, NO_CLAIM, cited, dropped, None, 0.0, ()))
                 parts.append(claim)
                 continue
-            needed = names_and_numbers(claim, known)
             supports = [
                 self._support(
                     claim_vectors[c],
                     sentence_vectors[h],
                     claim_terms,
                     evidence_terms[h],
-                    _missing(needed, evidence[h], evidence_numbers[h]),
+                    _missing(needed, evidence_words[h], evidence_numbers[h]),
                 )
                 for h in range(len(hits))
             ]
@@ -237,7 +249,7 @@ class Verifier:
         cosines = sentence_vectors @ claim_vector
         best = int(np.argmax(cosines))
         cosine = float(cosines[best])
-        overlap = len(claim_terms & evidence_terms) / len(claim_terms)
+        overlap = len(claim_terms & evidence_terms) / max(len(claim_terms), 1)
         ok = not missing and (
             cosine >= COSINE or (cosine >= COSINE_WITH_WORDS and overlap >= OVERLAP)
         )

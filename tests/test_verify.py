@@ -1,0 +1,155 @@
+"""Per-sentence citation checks on answer texts with known verdicts, over the sample article."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rag.verify import NO_CLAIM, RECITED, SUPPORTED, UNSUPPORTED, Verifier, split_claims
+
+QUESTION = "What did Neumann say about sanctions?"
+
+
+@pytest.fixture(scope="module")
+def hits(seed_pipeline):
+    return seed_pipeline.search(QUESTION, k=5)
+
+
+@pytest.fixture(scope="module")
+def verifier(embedder):
+    return Verifier(embedder.encode_queries)
+
+
+def number_of(hits, starts: str) -> int:
+    """The citation number [n] of the retrieved paragraph that starts with these words."""
+    for n, hit in enumerate(hits, start=1):
+        if hit.passage.text.startswith(starts):
+            return n
+    raise AssertionError(f"no retrieved paragraph starts with {starts!r}")
+
+
+def only(checked):
+    assert len(checked.verdicts) == 1, checked.verdicts
+    return checked.verdicts[0]
+
+
+def test_a_supported_sentence_keeps_its_citation_and_highlights_the_evidence(hits, verifier):
+    n = number_of(hits, "Neumann, who is the president")
+    checked = verifier.check(
+        f"Neumann disagreed with the idea of reimposing sanctions [{n}].", hits
+    )
+    verdict = only(checked)
+    assert verdict.status == SUPPORTED and verdict.cited == (n,)
+    assert checked.text == "Neumann disagreed with the idea of reimposing sanctions. [1]"
+    (citation,) = checked.citations
+    assert citation.paragraph_id == hits[n - 1].passage.id
+    assert "disagreed with the idea of reimposing sanctions" in citation.sentence
+    assert checked.supported_share == 1.0
+
+
+def test_a_wrong_citation_is_moved_to_the_paragraph_that_supports_the_sentence(hits, verifier):
+    right = number_of(hits, "Neumann, who is the president")
+    wrong = number_of(hits, "Neumann told CNN the talks should continue")
+    checked = verifier.check(f"Neumann disagreed with reimposing sanctions [{wrong}].", hits)
+    verdict = only(checked)
+    assert verdict.status == RECITED and verdict.cited == (wrong,)
+    assert checked.citations[0].paragraph_id == hits[right - 1].passage.id
+
+
+def test_a_sentence_no_paragraph_supports_is_marked_and_cites_nothing(hits, verifier):
+    checked = verifier.check("The sky over Kabul is green and cows can fly [1].", hits)
+    verdict = only(checked)
+    assert verdict.status == UNSUPPORTED and verdict.citation is None
+    assert checked.text.endswith("[⚠ unsupported]") and not checked.citations
+    assert checked.supported_share == 0.0
+
+
+@pytest.mark.parametrize("number", [0, 6, 99])
+def test_citations_outside_one_to_k_are_dropped_never_wrapped(hits, verifier, number):
+    # [0] must not become the last passage (Python's hits[-1]), nor [k+1] the first.
+    sentence = "The Taliban are simply using diplomacy to deceive the United States"
+    verdict = only(verifier.check(f"{sentence} [{number}].", hits))
+    assert verdict.dropped == (number,) and verdict.cited == ()
+    # That sentence is in none of the five retrieved paragraphs.
+    assert all(sentence not in hit.passage.text for hit in hits)
+    assert verdict.status == UNSUPPORTED
+
+
+def test_out_of_range_citation_is_replaced_by_a_supporting_paragraph(hits, verifier):
+    checked = verifier.check(
+        "The Security Council granted temporary exemptions from sanctions to Taliban "
+        f"negotiators [{len(hits) + 1}].",
+        hits,
+    )
+    verdict = only(checked)
+    assert verdict.dropped == (len(hits) + 1,) and verdict.status == RECITED
+    assert "temporary exemptions" in checked.citations[0].sentence
+
+
+def test_a_number_that_differs_from_the_evidence_makes_the_sentence_unsupported(hits, verifier):
+    n = number_of(hits, "Neumann, who is the president")
+    right = verifier.check(f"Neumann disagreed with reimposing sanctions [{n}].", hits)
+    wrong = verifier.check(f"In 2019 Neumann disagreed with reimposing 40 sanctions [{n}].", hits)
+    assert only(right).status == SUPPORTED
+    verdict = only(wrong)
+    assert verdict.status == UNSUPPORTED and set(verdict.missing) == {"2019", "40"}
+
+
+def test_a_name_missing_from_the_evidence_makes_the_sentence_unsupported(hits, verifier):
+    n = number_of(hits, "Neumann, who is the president")
+    verdict = only(
+        verifier.check(f"Neumann disagreed with reimposing sanctions on Iran [{n}].", hits)
+    )
+    assert verdict.status == UNSUPPORTED and verdict.missing == ("iran",)
+
+
+def test_an_acronym_matches_the_name_it_abbreviates(hits, verifier):
+    n = number_of(hits, "“If the Taliban want to be legitimate")
+    checked = verifier.check(
+        f"The UN Security Council exempted Taliban negotiators from sanctions [{n}].", hits
+    )
+    assert only(checked).status == SUPPORTED
+
+
+def test_each_sentence_is_checked_on_its_own_and_the_share_is_reported(hits, verifier):
+    n = number_of(hits, "Neumann, who is the president")
+    text = (
+        "Here is what I found:\n"
+        f"1. Neumann is the president of the American Academy of Diplomacy. [{n}]\n"
+        f"2. He said the sanctions were lifted in 1998 [{n}].\n"
+        "3. Neumann argued that pressure on negotiations means keeping up air strikes "
+        f"[{n}][2]."
+    )
+    checked = verifier.check(text, hits)
+    statuses = [v.status for v in checked.verdicts]
+    assert statuses == [NO_CLAIM, SUPPORTED, UNSUPPORTED, SUPPORTED]
+    assert checked.verdicts[3].cited == (n, 2)
+    assert checked.supported_share == pytest.approx(2 / 3)
+    # Both supported sentences come from the same sentence of the same paragraph: one citation.
+    assert checked.verdicts[1].citation == checked.verdicts[3].citation == 1
+    assert len(checked.citations) == 1 and checked.text.count("[1]") == 2
+
+
+def test_markers_are_read_in_every_usual_form():
+    assert split_claims("A fact [1]. Another. [2] A third [1, 3]. A fourth [2][4]!") == [
+        ("A fact.", (1,)),
+        ("Another.", (2,)),
+        ("A third.", (1, 3)),
+        ("A fourth!", (2, 4)),
+    ]
+    assert split_claims("") == [] and split_claims("[3]") == []
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.text(max_size=400))
+def test_any_generated_text_gets_a_verdict_per_sentence(hits, verifier, text):
+    checked = verifier.check(text, hits)
+    for verdict in checked.verdicts:
+        assert verdict.status in {SUPPORTED, RECITED, UNSUPPORTED, NO_CLAIM}
+        assert all(1 <= n <= len(hits) for n in verdict.cited)
+        if verdict.citation is not None:
+            assert 1 <= verdict.citation <= len(checked.citations)
+    assert 0.0 <= checked.supported_share <= 1.0
