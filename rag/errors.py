@@ -15,3 +15,8 @@ class IndexFormatError(RagError):
 
 class ConfigError(RagError):
     """A setting has a value the program cannot use."""
+
+
+class IndexWriteError(RagError):
+    """An index could not be written (disk full, file too large, no permission); the previous
+    generation is left live and untouched."""

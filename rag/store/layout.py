@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import shlex
+import shutil
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import IO
 
 import faiss
 
@@ -44,22 +48,63 @@ class Manifest:
 
     @classmethod
     def from_file(cls, path: Path) -> Manifest:
-        """Read manifest.json, refusing anything that is not a complete manifest."""
+        """Read manifest.json, refusing anything that is not a complete, well-typed manifest."""
+        rebuild = f"rebuild with: rag index <sources> --index {path.parent.parent} --rebuild"
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             data["inputs"] = tuple(data["inputs"])
-            return cls(**data)
+            manifest = cls(**data)
         except (OSError, ValueError, TypeError, KeyError) as error:
             raise IndexFormatError(
-                f"{path} is missing or not a valid manifest ({error.__class__.__name__}); "
-                f"rebuild with: rag index <sources> --index {path.parent.parent} --rebuild"
+                f"{path} is missing or not a valid manifest ({error.__class__.__name__}); {rebuild}"
             ) from None
+        for field in fields(cls):
+            value = getattr(manifest, field.name)
+            if not _FIELD_CHECKS[field.name](value):
+                raise IndexFormatError(
+                    f"{path} is not a valid manifest ({field.name} is {value!r}, not "
+                    f"{_FIELD_KINDS[field.name]}); {rebuild}"
+                )
+        return manifest
 
     def rebuild_command(self, index_dir: Path, model: str | None = None) -> str:
         """The command that rebuilds this index from its sources, optionally with another model."""
         sources = " ".join(shlex.quote(s) for s in self.inputs) or "<sources>"
         model_flag = f" --model {shlex.quote(model)}" if model else ""
         return f"rag index {sources} --index {shlex.quote(str(index_dir))}{model_flag} --rebuild"
+
+
+def _is_count(value: object) -> bool:
+    return type(value) is int and value >= 0
+
+
+# What each manifest field must hold; JSON would happily give a string or a bool instead.
+_FIELD_CHECKS = {
+    "format": lambda v: type(v) is int,
+    "model": lambda v: isinstance(v, str) and bool(v),
+    "dimension": lambda v: _is_count(v) and v > 0,
+    "normalized": lambda v: type(v) is bool,
+    "chunker": lambda v: isinstance(v, str),
+    "articles": _is_count,
+    "paragraphs": _is_count,
+    "sentences": _is_count,
+    "inputs": lambda v: all(isinstance(i, str) for i in v),
+    "abstain_threshold": lambda v: type(v) in (int, float),
+    "created": lambda v: isinstance(v, str),
+}
+_FIELD_KINDS = {
+    "format": "an integer",
+    "model": "a model name",
+    "dimension": "a positive integer",
+    "normalized": "true or false",
+    "chunker": "a string",
+    "articles": "a count",
+    "paragraphs": "a count",
+    "sentences": "a count",
+    "inputs": "a list of sources",
+    "abstain_threshold": "a number",
+    "created": "a timestamp",
+}
 
 
 def current_generation(index_dir: Path) -> Path | None:
@@ -106,3 +151,55 @@ def database_counts(path: Path, rebuild: str) -> tuple[int, int, int]:
             f"{path} is not a readable SQLite database (truncated or corrupt); "
             f"rebuild with: {rebuild}"
         ) from None
+
+
+def pin_generation(index_dir: Path) -> tuple[Path | None, IO[bytes] | None]:
+    """The live generation and a shared lock on it that keeps writers from deleting it.
+
+    The lock (a shared flock on its manifest) lasts until the returned file is closed. When the
+    generation cannot be pinned because it is broken (no manifest), it is returned unpinned so
+    that opening it reports what is wrong; (None, None) when there is no index.
+    """
+    for _ in range(100):
+        generation = current_generation(index_dir)
+        if generation is None:
+            return None, None
+        pin = _lock_manifest(generation, fcntl.LOCK_SH)
+        if pin is not None:
+            return generation, pin
+        if current_generation(index_dir) == generation:
+            return generation, None  # not being replaced: broken, and opening it will say how
+    raise IndexFormatError(
+        f"{index_dir} changed 100 times while it was being opened; try again when indexing ends."
+    )
+
+
+def remove_generation(path: Path) -> bool:
+    """Delete a generation (or a stale build) unless a reader has pinned it; True if removed."""
+    lock = _lock_manifest(path, fcntl.LOCK_EX)
+    try:
+        if lock is None and (path / MANIFEST).exists():
+            return False  # pinned by a reader: the next writer will try again
+        shutil.rmtree(path, ignore_errors=True)
+        return True
+    finally:
+        if lock is not None:
+            lock.close()
+
+
+def _lock_manifest(generation: Path, mode: int) -> IO[bytes] | None:
+    """Open the generation's manifest and flock it (non-blocking); None if gone or refused."""
+    path = generation / MANIFEST
+    try:
+        file = open(path, "rb")  # noqa: SIM115 — the caller holds it as the lock
+    except OSError:
+        return None
+    try:
+        fcntl.flock(file, mode | fcntl.LOCK_NB)
+        # Deleted between open and lock: the lock would pin nothing.
+        if os.stat(path).st_ino != os.fstat(file.fileno()).st_ino:
+            raise FileNotFoundError(path)
+    except OSError:
+        file.close()
+        return None
+    return file

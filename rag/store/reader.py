@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +24,8 @@ from rag.store.layout import (
     SENTENCE_KEYWORDS,
     SENTENCE_VECTORS,
     Manifest,
-    current_generation,
     database_counts,
+    pin_generation,
     read_faiss,
 )
 
@@ -59,7 +60,11 @@ class ArticleInfo:
 
 
 class Index:
-    """A read-only view of one generation of an index; cheap to query from many threads."""
+    """A read-only view of one generation of an index; cheap to query from many threads.
+
+    While an Index object lives, its generation is pinned: writers leave its files in place even
+    after newer generations have replaced it, so a question begun on it finishes on it.
+    """
 
     def __init__(
         self,
@@ -84,11 +89,23 @@ class Index:
     def open(cls, index_dir: Path, *, model: str | None = None) -> Index:
         """Open the live generation, checking it against its manifest and the requested model."""
         index_dir = Path(index_dir)
-        generation = current_generation(index_dir)
+        generation, pin = pin_generation(index_dir)
         if generation is None:
             raise IndexFormatError(
                 f"No index at {index_dir} — build one with: rag index <sources> --index {index_dir}"
             )
+        try:
+            index = cls._open(index_dir, generation, model)
+        except BaseException:
+            if pin is not None:
+                pin.close()
+            raise
+        if pin is not None:
+            weakref.finalize(index, pin.close)  # unpinned when the last user lets go
+        return index
+
+    @classmethod
+    def _open(cls, index_dir: Path, generation: Path, model: str | None) -> Index:
         manifest = Manifest.from_file(generation / MANIFEST)
         rebuild = manifest.rebuild_command(index_dir, model)
         if manifest.format != FORMAT_VERSION:
@@ -98,7 +115,8 @@ class Index:
             )
         if model is not None and model != manifest.model:
             raise IndexFormatError(
-                f"{index_dir} was built with model {manifest.model!r} but {model!r} was requested; "
+                f"{generation / MANIFEST} says the index was built with model {manifest.model!r} "
+                f"but {model!r} was requested; "
                 f"drop --model to use {manifest.model!r}, or rebuild with: {rebuild}"
             )
         if manifest.chunker != CHUNKER_VERSION:
@@ -137,12 +155,26 @@ class Index:
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
-        """A read-only connection to this generation's database (one per call, thread-safe)."""
-        connection = sqlite3.connect(f"file:{self.database}?mode=ro", uri=True)
+        """A read-only connection to this generation's database (one per call, thread-safe).
+
+        A database damaged after opening raises IndexFormatError naming it, not sqlite3's error.
+        """
+        try:
+            connection = sqlite3.connect(f"file:{self.database}?mode=ro", uri=True)
+        except sqlite3.Error as error:
+            raise self._unreadable(error) from None
         try:
             yield connection
+        except sqlite3.DatabaseError as error:
+            raise self._unreadable(error) from None
         finally:
             connection.close()
+
+    def _unreadable(self, error: sqlite3.Error) -> IndexFormatError:
+        return IndexFormatError(
+            f"{self.database} could not be read ({error}); rebuild with: "
+            f"{self.manifest.rebuild_command(self.dir)}"
+        )
 
     def search(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
         """Top-k paragraph ids by inner product, best first; never more than the index holds."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
 import sqlite3
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import faiss
@@ -16,7 +17,7 @@ import numpy as np
 
 from rag.chunk import CHUNKER_VERSION, Paragraph, stable_id
 from rag.embed import ParagraphVectors
-from rag.errors import IndexFormatError
+from rag.errors import IndexFormatError, IndexWriteError
 from rag.ingest import Article
 from rag.store.keywords import KeywordIndex, terms
 from rag.store.layout import (
@@ -31,6 +32,7 @@ from rag.store.layout import (
     current_generation,
     database_counts,
     read_faiss,
+    remove_generation,
 )
 
 _SCHEMA = """
@@ -77,39 +79,51 @@ class Writer:
         rebuild: bool = False,
     ):
         self.dir = Path(index_dir)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self._lock = open(self.dir / ".lock", "a+")  # noqa: SIM115 — held for the writer's life
-        fcntl.flock(self._lock, fcntl.LOCK_EX)
-        self.previous = None if rebuild else current_generation(self.dir)
         self.model = model
         self.dimension = dimension
         self.abstain_threshold = abstain_threshold
-        self.work = Path(tempfile.mkdtemp(prefix=".building-", dir=self.dir))
         self.changed = False
+        self.db: sqlite3.Connection | None = None
+        self.work: Path | None = None
+        self._lock = None
+        try:
+            with _writing(self.dir):
+                self.dir.mkdir(parents=True, exist_ok=True)
+                self._lock = open(self.dir / ".lock", "a+")  # noqa: SIM115 — held for our life
+                fcntl.flock(self._lock, fcntl.LOCK_EX)
+                self.previous = None if rebuild else current_generation(self.dir)
+                self.work = Path(tempfile.mkdtemp(prefix=".building-", dir=self.dir))
+                self._start()
+        except BaseException:
+            self.close()  # no half-copied build folder left behind, and the lock released
+            raise
+
+    def _start(self) -> None:
         database = self.work / DATABASE
         if self.previous is not None:
             old = Manifest.from_file(self.previous / MANIFEST)
-            if old.model != model or old.dimension != dimension:
-                self.close()
+            if old.model != self.model or old.dimension != self.dimension:
                 raise IndexFormatError(
                     f"{self.dir} was built with model {old.model!r} ({old.dimension}-d) but "
-                    f"{model!r} ({dimension}-d) was requested; add --rebuild to replace it, or "
-                    f"drop --model to keep {old.model!r}."
+                    f"{self.model!r} ({self.dimension}-d) was requested; add --rebuild to replace "
+                    f"it, or drop --model to keep {old.model!r}."
                 )
             rebuild_cmd = old.rebuild_command(self.dir)
             self.paragraphs = read_faiss(self.previous / PARAGRAPH_VECTORS, rebuild_cmd)
             self.sentences = read_faiss(self.previous / SENTENCE_VECTORS, rebuild_cmd)
             database_counts(self.previous / DATABASE, rebuild_cmd)
-            shutil.copyfile(self.previous / DATABASE, database)
+            with _writing(self.dir, DATABASE):
+                shutil.copyfile(self.previous / DATABASE, database)
             self.inputs = list(old.inputs)
         else:
-            self.paragraphs = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
-            self.sentences = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
+            self.paragraphs = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dimension))
+            self.sentences = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dimension))
             self.inputs = []
             self.changed = True
-        self.db = sqlite3.connect(database)
-        if self.previous is None:
-            self.db.executescript(_SCHEMA)
+        with _writing(self.dir, DATABASE):
+            self.db = sqlite3.connect(database)
+            if self.previous is None:
+                self.db.executescript(_SCHEMA)
 
     def __enter__(self) -> Writer:
         return self
@@ -125,7 +139,7 @@ class Writer:
         if self.work is not None:
             shutil.rmtree(self.work, ignore_errors=True)
             self.work = None
-        if not self._lock.closed:
+        if self._lock is not None and not self._lock.closed:
             fcntl.flock(self._lock, fcntl.LOCK_UN)
             self._lock.close()
 
@@ -135,6 +149,12 @@ class Writer:
 
     def remove(self, sources: Iterable[str]) -> int:
         """Remove articles (and their paragraphs, sentences and vectors) by source."""
+        with _writing(self.dir, DATABASE):
+            removed = self._remove(sources)
+        self.changed = self.changed or removed > 0
+        return removed
+
+    def _remove(self, sources: Iterable[str]) -> int:
         removed = 0
         for source in sources:
             row = self.db.execute("SELECT id FROM articles WHERE source = ?", (source,)).fetchone()
@@ -162,7 +182,6 @@ class Writer:
             self.db.execute("DELETE FROM paragraphs WHERE article_id = ?", (row[0],))
             self.db.execute("DELETE FROM articles WHERE id = ?", (row[0],))
             removed += 1
-        self.changed = self.changed or removed > 0
         return removed
 
     def add(
@@ -174,6 +193,17 @@ class Writer:
     ) -> None:
         """Store one article with its paragraphs and their vectors (replacing an older copy)."""
         self.remove([article.source])
+        with _writing(self.dir, DATABASE):
+            self._add(article, paragraphs, vectors, article_id)
+        self.changed = True
+
+    def _add(
+        self,
+        article: Article,
+        paragraphs: Sequence[Paragraph],
+        vectors: Sequence[ParagraphVectors],
+        article_id: int,
+    ) -> None:
         self.db.execute(
             "INSERT INTO articles VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -227,7 +257,6 @@ class Writer:
                     dtype=np.int64,
                 ),
             )
-        self.changed = True
 
     def _write_keywords(self) -> None:
         """Rebuild the BM25 matrices from stored terms (no re-tokenizing) in the work folder."""
@@ -241,21 +270,27 @@ class Writer:
             np.save(self.work / f"{name}.ids.npy", ids, allow_pickle=False)
 
     def commit(self, inputs: Sequence[str]) -> Path:
-        """Write the new generation durably and make it live; returns its folder."""
+        """Write the new generation durably and make it live; returns its folder.
+
+        A failed write (disk full, file too large) raises IndexWriteError and leaves the previous
+        generation live, with nothing of the new one left behind.
+        """
         merged = list(dict.fromkeys([*self.inputs, *inputs]))
         if not self.changed and merged == self.inputs and self.previous is not None:
             self.close()
             return self.previous
-        self.db.commit()
-        articles, paragraphs, sentences = (
-            self.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-            for t in ("articles", "paragraphs", "sentences")
-        )
-        self._write_keywords()
+        with _writing(self.dir, DATABASE):
+            self.db.commit()
+            articles, paragraphs, sentences = (
+                self.db.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                for t in ("articles", "paragraphs", "sentences")
+            )
+        with _writing(self.dir, "keyword index"):
+            self._write_keywords()
         self.db.close()
         self.db = None
-        faiss.write_index(self.paragraphs, str(self.work / PARAGRAPH_VECTORS))
-        faiss.write_index(self.sentences, str(self.work / SENTENCE_VECTORS))
+        _write_faiss(self.paragraphs, self.work / PARAGRAPH_VECTORS)
+        _write_faiss(self.sentences, self.work / SENTENCE_VECTORS)
         manifest = Manifest(
             format=FORMAT_VERSION,
             model=self.model,
@@ -269,28 +304,68 @@ class Writer:
             abstain_threshold=self.abstain_threshold,
             created=_now(),
         )
-        (self.work / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
-        for path in self.work.iterdir():
-            _fsync(path)
+        with _writing(self.dir, MANIFEST):
+            (self.work / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
+            for path in self.work.iterdir():
+                _fsync(path)
         target = self.dir / _next_generation_name(self.dir)
-        os.rename(self.work, target)
-        _fsync(self.dir)
         pointer = self.dir / ".CURRENT.tmp"
-        pointer.write_text(target.name + "\n", encoding="utf-8")
-        _fsync(pointer)
-        os.replace(pointer, self.dir / "CURRENT")
-        _fsync(self.dir)
+        try:
+            with _writing(self.dir, "CURRENT"):
+                os.rename(self.work, target)
+                self.work = target  # from here on, discarding the work removes the new folder
+                _fsync(self.dir)
+                pointer.write_text(target.name + "\n", encoding="utf-8")
+                _fsync(pointer)
+                os.replace(pointer, self.dir / "CURRENT")
+        except BaseException:
+            pointer.unlink(missing_ok=True)
+            raise
         self.work = None  # committed: nothing left to discard
+        # The rename is already visible; a failed sync of the folder cannot undo it.
+        with contextlib.suppress(OSError):
+            _fsync(self.dir)
         self._collect(keep={target.name, self.previous.name if self.previous else ""})
         self.close()
         return target
 
     def _collect(self, keep: set[str]) -> None:
-        # The previous generation stays one round so readers that just opened it can finish.
+        # The previous generation stays one round so readers that just opened it can finish;
+        # older ones go unless a reader still holds them (pinned), and then the next commit tries.
         for path in self.dir.iterdir():
             stale_build = path.name.startswith(".building-")
             if (path.name.startswith("gen-") and path.name not in keep) or stale_build:
-                shutil.rmtree(path, ignore_errors=True)
+                remove_generation(path)
+
+
+@contextlib.contextmanager
+def _writing(index_dir: Path, name: str | None = None) -> Iterator[None]:
+    """Turn a failed write (disk full, file too large, no permission) into IndexWriteError."""
+    try:
+        yield
+    except OSError as error:
+        failed = error.filename2 or error.filename  # copyfile names its source, then its target
+        what = Path(failed).name if failed else name
+        raise IndexWriteError(
+            _cannot_write(index_dir, what, error.strerror or str(error))
+        ) from None
+    except sqlite3.OperationalError as error:  # "database or disk is full", "disk I/O error"
+        raise IndexWriteError(_cannot_write(index_dir, name, str(error))) from None
+
+
+def _cannot_write(index_dir: Path, name: str | None, reason: str) -> str:
+    detail = f"{name}: {reason}" if name else reason
+    return (
+        f"Could not write the index in {index_dir} ({detail}); the previous index is unchanged "
+        "— free disk space or fix the folder's permissions, then run the same command again."
+    )
+
+
+def _write_faiss(index: faiss.Index, path: Path) -> None:
+    # Through a Python file, not faiss.write_index(path): FAISS only prints a failed final flush
+    # ("close error") and returns, leaving a truncated file to be made live.
+    with _writing(path.parent.parent, path.name), open(path, "wb") as file:
+        faiss.write_index(index, faiss.PyCallbackIOWriter(file.write))
 
 
 def _next_generation_name(index_dir: Path) -> str:
