@@ -7,6 +7,7 @@ from __future__ import annotations
 import http.server
 import importlib.util
 import json
+import re
 import shutil
 import socket
 import subprocess
@@ -18,13 +19,16 @@ from pathlib import Path
 
 import httpx
 import pytest
+from gradio_client import Client
 
 from rag import cli
+from rag.chat import ChatService, build_app, start
 from rag.config import Config, from_env
 from rag.llm import LLM, REMINDER, answer_messages
 from rag.pipeline import Pipeline, index_sources
 from rag.verify import COSINE_WITH_WORDS, NO_CLAIM, RECITED, SUPPORTED, UNSUPPORTED
-from tests.app_fixtures import free_port
+from tests.app_fixtures import ask_in_page, browser, free_port  # noqa: F401 — a fixture
+from tests.test_app_browser import WATCH_STREAM
 
 QUESTIONS = [
     "What did Neumann say about sanctions?",
@@ -317,3 +321,49 @@ def test_a_broken_history_file_is_one_clear_error(seed_index, tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 1 and f"{history} line 2 is not an answer record" in err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.fixture(scope="module")
+def llm_app(tmp_path_factory, seed_index, embedder, llm_url) -> Iterator[str]:
+    """The chat app with the LLM server configured, on a free loopback port."""
+    root = tmp_path_factory.mktemp("llm-app")
+    shutil.copytree(seed_index, root / "index")
+    config = Config(index_dir=root / "index", llm_url=llm_url, llm_timeout=120)
+    service = ChatService(config, embedder=embedder, upload_dir=root / "uploads")
+    demo = build_app(service)
+    yield start(demo, service, host="127.0.0.1", port=free_port())
+    demo.close()
+
+
+def test_the_api_answers_with_the_llm_and_resolves_follow_ups(llm_app):
+    client = Client(llm_app, verbose=False, analytics_enabled=False, download_files=False)
+    answer = client.predict(QUESTIONS[1], 5, [], True, api_name="/ask")
+    assert answer["mode"] == "llm" and answer["sentences"]
+    sentences_carry_a_mark(answer)
+    first = client.predict("Who is Neumann?", 5, [], False, api_name="/ask")
+    follow_up = client.predict(
+        "What did he say about sanctions?", 5, [first], False, api_name="/ask"
+    )
+    assert first["mode"] == follow_up["mode"] == "extractive"
+    assert "Neumann" in follow_up["asked"] and cited_paragraphs(follow_up) == [24]
+
+
+def test_the_chat_streams_the_llm_draft_then_shows_checked_sentences(browser, llm_app):  # noqa: F811
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(120_000)
+    try:
+        page.goto(llm_app)
+        page.wait_for_selector("#question textarea")
+        page.get_by_role("tab", name="Settings").click()
+        assert page.get_by_label("Write answers with an LLM").is_checked()
+        assert page.get_by_label("API key").get_attribute("type") == "password"
+        page.evaluate(WATCH_STREAM)
+        ask_in_page(page, QUESTIONS[0])
+        page.locator("#chat").get_by_text("sentences supported by the sources").wait_for()
+        answer = page.locator('#chat [data-testid="bot"]').first.inner_text()
+        assert re.search(r"\[\d+\]|\[⚠ unsupported\]", answer)
+        grew = sorted(set(page.evaluate("window.__lengths")))
+        assert len(grew) >= 3, f"the LLM's answer did not stream in: lengths {grew}"
+    finally:
+        context.close()
