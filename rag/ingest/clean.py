@@ -145,7 +145,7 @@ def _assemble(
         and (kept[0].kind == "heading" or kept[0].kind == "line" and _is_title_like(kept[0].text))
     ):
         title = kept.pop(0).text
-    title = title or _humanize(source)
+    title = title or _clean(_humanize(source)) or source  # a file name can hold controls too
     headline = _same_words(title)
     blocks = []
     heading = None

@@ -11,14 +11,26 @@ from rag.ingest.article import Article, _Piece, _SourceError
 from rag.ingest.clean import _CLOSERS, _assemble, _is_heading_like
 from rag.ingest.text import _BLANK_LINE
 
+# A few kilobytes of compressed PDF can hold megabytes of text (pypdf stops each stream at 75 MB
+# decompressed); reading stops once the pages hold this much text, a book of ~10,000 pages.
+MAX_PDF_CHARS = 20_000_000
 
-def parse_pdf(data: bytes, source: str) -> Article:
+
+def parse_pdf(data: bytes, source: str, *, max_chars: int = MAX_PDF_CHARS) -> Article:
     """Extract the text of a PDF, page by page, into an Article of paragraphs."""
     try:
         reader = pypdf.PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise _SourceError(source, "PDF is encrypted; save an unencrypted copy and ingest that")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        pages, chars = [], 0
+        for page in reader.pages:
+            pages.append(page.extract_text() or "")
+            chars += len(pages[-1])
+            if chars > max_chars:
+                raise _SourceError(
+                    source,
+                    f"PDF holds more than {max_chars:,} characters of text; split it into parts",
+                )
         metadata = reader.metadata
         title = str(metadata.title or "").strip() if metadata else ""
         created = metadata.creation_date if metadata else None

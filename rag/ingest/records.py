@@ -131,5 +131,9 @@ def _squad_article(entry: object, source: str, position: int) -> Article | Skipp
     contexts = [p["context"] for p in paragraphs if isinstance(p, dict) and "context" in p]
     if len(contexts) != len(paragraphs) or not all(isinstance(c, str) for c in contexts):
         return Skipped(where, "SQuAD article has a paragraph without a context string")
+    # Dropping an empty one would renumber the paragraphs that evaluation refers to by position.
+    empty = next((n for n, c in enumerate(contexts, 1) if not c.strip()), None)
+    if empty is not None:
+        return Skipped(where, f"SQuAD article has an empty context (paragraph {empty})")
     title = name.replace("_", " ").strip()
     return Article(where, title, tuple(Block(c.strip(), None) for c in contexts))

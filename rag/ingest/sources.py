@@ -87,17 +87,23 @@ def _read_file(path: Path, max_bytes: int) -> Iterator[Article | Skipped]:
         if size == 0:
             raise _SourceError(source, "file is empty")
         if size > max_bytes:
-            raise _SourceError(
-                source,
-                f"file is larger than the {_size_limit(max_bytes)} limit; "
-                "split it or raise --max-bytes",
-            )
-        data = path.read_bytes()
+            raise _too_large(source, max_bytes)
+        with path.open("rb") as file:
+            data = file.read(max_bytes + 1)  # never more, even if the file grew since stat
     except OSError as error:
         raise _SourceError(source, f"could not read it: {error.strerror or error}") from error
     if not data:
         raise _SourceError(source, "file is empty")
+    if len(data) > max_bytes:
+        raise _too_large(source, max_bytes)
     yield from _parse(data, source, reader)
+
+
+def _too_large(source: str, max_bytes: int) -> _SourceError:
+    return _SourceError(
+        source,
+        f"file is larger than the {_size_limit(max_bytes)} limit; split it or raise --max-bytes",
+    )
 
 
 def _parse(
