@@ -11,13 +11,15 @@ import subprocess
 import sys
 import threading
 import time
+from importlib.metadata import version
 
 import httpx
 import pytest
-from gradio_client import Client
+from gradio_client import Client, handle_file
 
 from rag.chat import UploadError, decide_login, safe_upload_name, store_upload
 from rag.errors import ConfigError
+from rag.store import current_generation
 from tests.app_fixtures import (  # noqa: F401 — fixtures
     ENVOY_QUESTION,
     XSS_ARTICLE,
@@ -53,6 +55,113 @@ def test_markup_in_articles_and_questions_shows_as_text(page, tmp_path):  # noqa
     assert page.evaluate("typeof window.__xss") == "undefined"
     assert page.locator("img[src='x']").count() == 0
     assert page.locator("#chat script, #library script").count() == 0
+
+
+# A Markdown code block keeps its blank lines; what follows one must not become Markdown.
+FENCED_ARTICLE = (
+    "# Quokka census\n\n"
+    "The quokka census on Rottnest island was led by Ada Pemberton in 2021.\n\n"
+    "```\n"
+    "quokka census raw tally sheet\n"
+    "\n"
+    "![tracker](http://127.0.0.1:9/track.png) [click me](javascript:window.__xss=1) **loud**\n"
+    "```\n"
+)
+TRACKER = "![tracker](http://127.0.0.1:9/track.png)"
+
+
+def test_markdown_after_a_blank_line_in_an_article_stays_text(app, client, page, tmp_path):  # noqa: F811
+    article = tmp_path / "quokka.md"
+    article.write_text(FENCED_ARTICLE, encoding="utf-8")
+    assert len(client.predict("", handle_file(str(article)), "", api_name="/add_article")["added"])
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    ask_in_page(page, "quokka census raw tally sheet tracker click me loud")
+    sources = page.locator("#chat").get_by_text("Sources", exact=True)
+    sources.wait_for()
+    sources.click()
+    cited = page.locator("#chat .rag-source mark", has_text="quokka census raw tally").first
+    cited.wait_for(state="visible")
+    assert TRACKER in page.locator('#chat [data-testid="bot"]').first.inner_text()
+    assert TRACKER in cited.inner_text() and "**loud**" in cited.inner_text()
+    assert page.locator("#chat img").count() == 0
+    assert page.locator("#chat a", has_text="click me").count() == 0
+    assert page.locator("#chat strong", has_text="loud").count() == 0
+    assert not [url for url in requested if url.startswith("http://127.0.0.1:9/")]
+
+
+MARKED_TITLE = 'Harbour <b>gala</b> <img src=x onerror="window.__xss=2">'
+
+
+def test_markup_in_titles_and_sources_stays_text_everywhere_it_is_shown(
+    app,  # noqa: F811
+    client,  # noqa: F811
+    page,  # noqa: F811
+    tmp_path,
+):
+    article = tmp_path / "gala.txt"
+    article.write_text(
+        f"{MARKED_TITLE}\n\nThe harbour gala of Quenby ends with fireworks over the pier.\n",
+        encoding="utf-8",
+    )
+    assert len(client.predict("", handle_file(str(article)), "", api_name="/add_article")["added"])
+    page.reload()  # the newest titles become the example questions of an empty chat
+    example = page.locator("#chat button", has_text="What is ‘Harbour <b>gala</b> <img src=x")
+    example.wait_for()
+    page.get_by_role("tab", name="Library").click()
+    page.locator("#library td", has_text=MARKED_TITLE).wait_for()
+    page.get_by_label("Remove an article").click()
+    page.get_by_role("option", name=MARKED_TITLE, exact=False).wait_for()
+    page.keyboard.press("Escape")
+    # A source's name in the indexing report, too.
+    marked_url = "http://127.0.0.1:9/<img src=x onerror=window.__xss=3>.html"
+    page.get_by_label("…or its URL").fill(marked_url)
+    page.get_by_role("button", name="Add to library").click()
+    page.locator("#library-status", has_text=f"Skipped {marked_url}: could not").wait_for()
+    assert page.evaluate("typeof window.__xss") == "undefined"
+    assert page.locator("img[src='x'], b", has_text="gala").count() == 0
+    assert page.locator("img[src='x']").count() == 0
+
+
+def test_only_the_apps_own_files_are_served(app, client, seed_index):  # noqa: F811
+    sent = httpx.post(
+        f"{app.url}gradio_api/upload",
+        files={"files": ("served.txt", b"Served notes\n\nThe ferry leaves at dawn.")},
+    )
+    [cached] = sent.json()
+    served = httpx.get(f"{app.url}gradio_api/file={cached}")
+    assert served.status_code == 200 and served.text.startswith("Served notes")  # the control
+    file = {"path": cached, "orig_name": "served.txt", "meta": {"_type": "gradio.FileData"}}
+    [stored] = client.predict("", file, "", api_name="/add_article")["added"]
+    generation = current_generation(app.root / "index")
+    private = [
+        "/etc/passwd",
+        "/proc/self/environ",
+        str(app.root / "index" / "CURRENT"),
+        str(generation / "index.sqlite"),
+        str(generation / "manifest.json"),
+        str(seed_index / "CURRENT"),
+        stored,  # uploads/ is the library's, not the web's
+        str(ROOT / "README.md"),
+        "README.md",
+        "app.py",
+        "rag/chat/launch.py",
+        "../../../../etc/passwd",
+        "%2e%2e/%2e%2e/%2e%2e/etc/passwd",
+    ]
+    for path in private:
+        for route in ("gradio_api/file=", "gradio_api/file/", "file="):
+            answer = httpx.get(f"{app.url}{route}{path}")
+            assert answer.status_code in (403, 404), (route, path, answer.status_code)
+            assert "root:" not in answer.text and "Served notes" not in answer.text
+
+
+def test_gradio_is_past_the_path_traversal_and_file_read_advisories():
+    # Gradio's 2024-2025 advisories on reading files outside the allowed paths are fixed by 6.16.
+    installed = tuple(int(part) for part in version("gradio").split(".")[:2])
+    assert installed >= (6, 16), f"gradio {version('gradio')} is older than 6.16"
+    required = re.search(r'"gradio>=(\d+)\.(\d+)', (ROOT / "pyproject.toml").read_text())
+    assert required and tuple(map(int, required.groups())) >= (6, 16)
 
 
 @pytest.mark.parametrize("name", ["../../x.txt", "..\\..\\x.txt", "/etc/x.txt", "a/../../x.txt"])

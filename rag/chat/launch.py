@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from rag.chat.page import build_app
 from rag.chat.service import ChatService
@@ -90,6 +91,57 @@ def ensure_index(
     return report
 
 
+# An upload request carries one file: at most the size limit plus this much form overhead.
+UPLOAD_OVERHEAD = 1_000_000
+# Gradio keeps its own copy of every upload; the library keeps what it needs in uploads/, so
+# Gradio's copies older than an hour are deleted, hourly.
+UPLOAD_CACHE = (3600, 3600)
+
+
+class UploadLimit:
+    """ASGI middleware: refuses an upload request whose body is larger than one file's worth.
+
+    Gradio checks each file against max_file_size, but accepts up to 1,000 files in a request,
+    which a stranger could use to fill the disk; this bounds the whole request.
+    """
+
+    def __init__(self, app: Callable, max_bytes: int):
+        self.app = app
+        self.limit = max_bytes + UPLOAD_OVERHEAD
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and scope["path"].rstrip("/").endswith("/upload")
+        ):
+            length = dict(scope["headers"]).get(b"content-length", b"")
+            if not length.isdigit():
+                return await _refuse(send, 411, "An upload must state its Content-Length.")
+            if int(length) > self.limit:  # the server reads no more than the stated length
+                return await _refuse(
+                    send,
+                    413,
+                    f"An upload request may carry at most {self.limit:,} bytes: one file.",
+                )
+        await self.app(scope, receive, send)
+
+
+async def _refuse(send: Callable, status: int, text: str) -> None:
+    body = text.encode("utf-8")
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
 def start(
     demo: gr.Blocks,
     service: ChatService,
@@ -98,7 +150,13 @@ def start(
     port: int | None = None,
     login: Login | None = None,
 ) -> str:
-    """Start serving the app in the background; returns its local URL."""
+    """Start serving the app in the background; returns its local URL.
+
+    Only the app's own assets and Gradio's upload cache are served (no allowed_paths): not the
+    index, not uploads/, not the working folder. Uploads are limited in size per file and per
+    request, and Gradio's copies of them are deleted after an hour.
+    """
+    demo.delete_cache = UPLOAD_CACHE
     demo.launch(
         server_name=host,
         server_port=port,
@@ -111,6 +169,7 @@ def start(
         footer_links=["api"],
         enable_monitoring=False,
         ssr_mode=False,
+        app_kwargs={"middleware": [Middleware(UploadLimit, max_bytes=service.config.max_bytes)]},
     )
     return demo.local_url
 

@@ -18,7 +18,17 @@ def inert(text: str) -> str:
 
     Escaped, markup in an article is shown as text; as an HTML block, Markdown leaves it alone.
     """
-    return f"<p>{escape(text)}</p>"
+    return f"<p>{_escape(text)}</p>"
+
+
+def _escape(text: str) -> str:
+    """HTML-escaped text on one line: "a\n\n![x](y)" -> "a<br><br>![x](y)".
+
+    A blank line would end the HTML block and hand the rest to Markdown, which would turn an
+    article's ![image](https://…) into a request from every reader's browser.
+    """
+    lines = escape(text).replace("\r\n", "\n").replace("\r", "\n")
+    return lines.replace("\n", "<br>")
 
 
 def answer_from_dict(data: Mapping) -> Answer:
@@ -68,18 +78,18 @@ def sources_html(answer: Answer, show_scores: bool = False) -> str:
     """The sources of an answer, each `[n] Title › ¶ n` and its paragraph, cited sentence marked."""
     items = []
     for c in answer.citations:
-        head = f"<strong>{escape(f'[{c.n}] {c.article_title} › ¶ {c.paragraph_index}')}</strong>"
+        head = f"<strong>{_escape(f'[{c.n}] {c.article_title} › ¶ {c.paragraph_index}')}</strong>"
         if c.heading:
-            head += f" · <em>{escape(c.heading)}</em>"
+            head += f" · <em>{_escape(c.heading)}</em>"
         if show_scores:
             head += f" · score {c.score:.3f}"
         text = c.paragraph_text
         paragraph = (
-            escape(text[: c.sentence_start])
+            _escape(text[: c.sentence_start])
             + "<mark>"
-            + escape(c.sentence)
+            + _escape(c.sentence)
             + "</mark>"
-            + escape(text[c.sentence_end :])
+            + _escape(text[c.sentence_end :])
         )
         items.append(f'<div class="rag-source"><p>{head}</p><p>{paragraph}</p></div>')
     # One line, no blank lines: Markdown passes an HTML block through as it is.

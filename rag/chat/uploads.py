@@ -11,6 +11,8 @@ from pathlib import Path
 from rag.errors import RagError
 
 ALLOWED_UPLOADS = (".txt", ".md", ".html", ".htm", ".pdf", ".jsonl")
+# Articles kept in the upload folder; each is at most the size limit, so this bounds its disk use.
+MAX_UPLOADS = 1000
 
 
 class UploadError(RagError):
@@ -29,8 +31,13 @@ def safe_upload_name(name: str) -> str:
     return stem + suffix.lower()
 
 
-def store_upload(upload_dir: Path, name: str, data: bytes, max_bytes: int) -> Path:
-    """Save uploaded bytes under upload_dir with a sanitized name; returns the stored path."""
+def store_upload(
+    upload_dir: Path, name: str, data: bytes, max_bytes: int, *, max_files: int = MAX_UPLOADS
+) -> Path:
+    """Save uploaded bytes under upload_dir with a sanitized name; returns the stored path.
+
+    Refuses data over max_bytes, and a new name once the folder holds max_files uploads.
+    """
     if len(data) > max_bytes:
         raise UploadError(f"{name!r} is larger than the {max_bytes:,}-byte limit; split it first.")
     if not data:
@@ -40,6 +47,13 @@ def store_upload(upload_dir: Path, name: str, data: bytes, max_bytes: int) -> Pa
     if target.parent != folder:  # cannot happen after safe_upload_name; checked all the same
         raise UploadError(f"{name!r} would be stored outside {folder}; rename the file.")
     folder.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
+        kept = sum(1 for p in folder.iterdir() if not p.name.startswith(".") and p.is_file())
+        if kept >= max_files:
+            raise UploadError(
+                f"The upload folder {folder} already holds {kept:,} articles, the most it keeps; "
+                "remove some in the Library first."
+            )
     partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.part")
     partial.write_bytes(data)
     partial.replace(target)  # readers never see half a file
