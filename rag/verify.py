@@ -25,11 +25,12 @@ RECITED = "recited"  # another retrieved paragraph supports it; the citation was
 UNSUPPORTED = "unsupported"  # no retrieved paragraph supports it
 NO_CLAIM = "no_claim"  # nothing to check ("Here is what I found:")
 
-# A paragraph supports a claim when its best sentence's cosine with the claim reaches COSINE,
-# or reaches COSINE_WITH_WORDS while the paragraph holds OVERLAP of the claim's content words.
+# A paragraph supports a claim when its best sentence's cosine with the claim reaches COSINE, or
+# reaches one of the lower cosines while the paragraph holds that share of the claim's content
+# words. Chosen with benchmarks/verifier.py (README "LLM answers").
 COSINE = 0.8
-COSINE_WITH_WORDS = 0.5
-OVERLAP = 0.5
+WITH_WORDS = ((0.5, 0.5), (0.35, 0.8))  # (cosine, share of content words)
+MIN_COSINE = min(cosine for cosine, _ in WITH_WORDS)  # no support below this
 UNSUPPORTED_MARK = "⚠"
 
 _MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
@@ -51,7 +52,12 @@ class Verdict:
 
     def to_dict(self) -> dict[str, object]:
         """Plain data for JSON output."""
-        return asdict(self) | {"support": round(self.support, 4)}
+        return asdict(self) | {
+            "cited": list(self.cited),
+            "dropped": list(self.dropped),
+            "missing": list(self.missing),
+            "support": round(self.support, 4),
+        }
 
 
 @dataclass(frozen=True)
@@ -251,6 +257,6 @@ class Verifier:
         cosine = float(cosines[best])
         overlap = len(claim_terms & evidence_terms) / max(len(claim_terms), 1)
         ok = not missing and (
-            cosine >= COSINE or (cosine >= COSINE_WITH_WORDS and overlap >= OVERLAP)
+            cosine >= COSINE or any(cosine >= c and overlap >= share for c, share in WITH_WORDS)
         )
         return _Support(ok, cosine + 0.5 * overlap, cosine, best, missing)

@@ -26,7 +26,7 @@ from rag.chat import ChatService, build_app, start
 from rag.config import Config, from_env
 from rag.llm import LLM, REMINDER, answer_messages
 from rag.pipeline import Pipeline, index_sources
-from rag.verify import COSINE_WITH_WORDS, NO_CLAIM, RECITED, SUPPORTED, UNSUPPORTED
+from rag.verify import MIN_COSINE, NO_CLAIM, RECITED, SUPPORTED, UNSUPPORTED
 from tests.app_fixtures import ask_in_page, browser, free_port  # noqa: F401 — a fixture
 from tests.test_app_browser import WATCH_STREAM
 
@@ -158,7 +158,7 @@ def test_the_verifier_holds_on_the_real_models_answers(seed_pipeline, llm, embed
                 citation = by_n[verdict["citation"]]
                 # The highlighted sentence is evidence: close in meaning to the claim.
                 claim, evidence = embedder.encode_queries([verdict["text"], citation.sentence])
-                assert float(claim @ evidence) >= COSINE_WITH_WORDS - 1e-3
+                assert float(claim @ evidence) >= MIN_COSINE - 1e-3
                 assert citation.paragraph_id in {h.passage.id for h in hits}
             if verdict["status"] != SUPPORTED and verdict["status"] != NO_CLAIM:
                 changed += 1
@@ -367,3 +367,71 @@ def test_the_chat_streams_the_llm_draft_then_shows_checked_sentences(browser, ll
         assert len(grew) >= 3, f"the LLM's answer did not stream in: lengths {grew}"
     finally:
         context.close()
+
+
+class _Scripted(http.server.BaseHTTPRequestHandler):
+    """An OpenAI-compatible server that streams a fixed reply, in small server-sent events."""
+
+    reply = ""
+    requests: list[dict] = []
+
+    def do_POST(self):  # noqa: N802 — the http.server API
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).requests.append(body)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        for at in range(0, len(self.reply), 7):
+            chunk = {"choices": [{"delta": {"content": self.reply[at : at + 7]}}]}
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        self.wfile.write(b": keep-alive comment\n\ndata: [DONE]\n\n")
+
+    def do_GET(self):  # noqa: N802
+        body = json.dumps({"data": [{"id": "scripted"}]}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def scripted():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Scripted.requests = []
+    yield (
+        lambda reply: (
+            setattr(_Scripted, "reply", reply) or LLM(f"http://127.0.0.1:{server.server_port}")
+        )
+    )
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_fixed_not_found_phrase_is_an_abstention_with_the_nearest_passages(
+    seed_pipeline, scripted
+):
+    llm = scripted("I couldn’t find this in the indexed articles.")
+    answer = seed_pipeline.ask(QUESTIONS[1], llm=llm)
+    assert answer.abstained and answer.mode == "llm" and answer.citations
+    assert _Scripted.requests[0]["model"] == "scripted"  # the server's first model
+    assert _Scripted.requests[0]["temperature"] == 0.0
+
+
+def test_a_streamed_reply_is_checked_sentence_by_sentence(seed_pipeline, scripted):
+    hits = seed_pipeline.search(QUESTIONS[1])
+    envoy = next(n for n, h in enumerate(hits, 1) if "Zalmay Khalilzad" in h.passage.text)
+    llm = scripted(
+        f"The US special representative for Afghanistan is Zalmay Khalilzad [{envoy}]. "
+        "He was born on the Moon in 1851 [0]."
+    )
+    events = list(seed_pipeline.ask_stream(QUESTIONS[1], llm=llm))
+    assert len(events) > 5 and "".join(events[:-1]).startswith("The US special")
+    answer = events[-1]
+    assert [s["status"] for s in answer.sentences] == [SUPPORTED, UNSUPPORTED]
+    assert answer.sentences[1]["dropped"] == [0] and answer.supported == 0.5
+    assert answer.text.endswith("He was born on the Moon in 1851. [⚠ unsupported]")
+    assert "Zalmay Khalilzad" in answer.citations[0].sentence
