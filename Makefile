@@ -54,6 +54,8 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/indexing.py
 	$(BIN)/python benchmarks/latency.py
+	$(BIN)/python benchmarks/load.py
+	$(BIN)/python benchmarks/memory.py
 
 clean:
 	rm -rf $(VENV) index build *.egg-info
