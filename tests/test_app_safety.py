@@ -157,7 +157,7 @@ def test_only_the_apps_own_files_are_served(app, client, seed_index):  # noqa: F
 
 
 def test_gradio_is_past_the_path_traversal_and_file_read_advisories():
-    # Gradio's 2024-2025 advisories on reading files outside the allowed paths are fixed by 6.16.
+    # The known path-traversal and file-read advisories concern Gradio releases before 6.16.
     installed = tuple(int(part) for part in version("gradio").split(".")[:2])
     assert installed >= (6, 16), f"gradio {version('gradio')} is older than 6.16"
     required = re.search(r'"gradio>=(\d+)\.(\d+)', (ROOT / "pyproject.toml").read_text())
