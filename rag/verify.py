@@ -2,7 +2,8 @@
 
 Each sentence's citations [n] are read and those outside 1..k dropped. A cited paragraph supports
 the sentence when its best-matching sentence is close in meaning (embedding cosine) and shares
-the sentence's content words, and when every name and number in the sentence occurs in it. A
+the sentence's content words, and when every name, number and quotation in the sentence occurs in
+it. A
 sentence whose citations do not support it is re-cited to the retrieved paragraph that does, or
 marked unsupported when none does. The supporting sentence is what the source highlights.
 """
@@ -36,6 +37,7 @@ UNSUPPORTED_MARK = "⚠"
 _MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _CAPITALIZED = re.compile(r"\b[A-Z][\w’'-]*")
+_QUOTE = re.compile(r"[“\"]([^”\"]{12,})[”\"]")
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,17 @@ def names_and_numbers(claim: str, known_names: set[str]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def flatten(text: str) -> str:
+    """Text reduced for quote matching: lower case, words only ("Re-imposing," → "reimposing")."""
+    text = re.sub(r"[-‐‑’'`]", "", text.lower())
+    return " ".join(re.sub(r"[^\w]+", " ", text).split())
+
+
+def quotes(claim: str) -> list[str]:
+    """What a claim puts in quotation marks (12 characters or more)."""
+    return [q.strip() for q in _QUOTE.findall(claim)]
+
+
 def _evidence_words(evidence: str) -> set[str]:
     """The words of the evidence, lower-cased, with the acronyms of its capitalized runs
     ("United Nations" also gives "un")."""
@@ -156,8 +169,12 @@ def _evidence_words(evidence: str) -> set[str]:
     return words
 
 
-def _missing(needed: Sequence[str], words: set[str], numbers: set[str]) -> tuple[str, ...]:
-    return tuple(item for item in needed if item not in (numbers if item[0].isdigit() else words))
+def _missing(
+    needed: Sequence[str], quoted: Sequence[str], words: set[str], numbers: set[str], flat: str
+) -> tuple[str, ...]:
+    """What the evidence lacks: names, numbers, and quotations it does not hold word for word."""
+    lacking = [item for item in needed if item not in (numbers if item[0].isdigit() else words)]
+    return tuple(lacking + [f"“{q}”" for q in quoted if flatten(q) not in flat])
 
 
 class Verifier:
@@ -192,16 +209,22 @@ class Verifier:
         evidence_terms = [set(terms(e)) for e in evidence]
         evidence_numbers = [{n.replace(",", "") for n in _NUMBER.findall(e)} for e in evidence]
         evidence_words = [_evidence_words(e) for e in evidence]
+        evidence_flat = [flatten(e) for e in evidence]
 
         citations: list[Citation] = []
         numbering: dict[tuple[int, int], int] = {}
         verdicts = []
         parts = []
+        seen: set[str] = set()
         for c, (claim, numbers) in enumerate(claims):
+            if claim in seen:  # a model that repeats itself: say it once
+                continue
+            seen.add(claim)
             cited = tuple(n for n in numbers if 1 <= n <= len(hits))
             dropped = tuple(n for n in numbers if not 1 <= n <= len(hits))
             claim_terms = set(terms(claim))
             needed = names_and_numbers(claim, known)
+            quoted = quotes(claim)
             # "Here is what I found:" states nothing to check.
             if len(claim_terms) <= 1 and not needed:
                 verdicts.append(Verdict(claim, NO_CLAIM, cited, dropped, None, 0.0, ()))
@@ -213,7 +236,9 @@ class Verifier:
                     sentence_vectors[h],
                     claim_terms,
                     evidence_terms[h],
-                    _missing(needed, evidence_words[h], evidence_numbers[h]),
+                    _missing(
+                        needed, quoted, evidence_words[h], evidence_numbers[h], evidence_flat[h]
+                    ),
                 )
                 for h in range(len(hits))
             ]

@@ -104,6 +104,33 @@ def test_a_name_missing_from_the_evidence_makes_the_sentence_unsupported(hits, v
     assert verdict.status == UNSUPPORTED and verdict.missing == ("iran",)
 
 
+def test_a_quotation_must_be_in_the_evidence_word_for_word(hits, verifier):
+    n = number_of(hits, "Neumann, who is the president")
+    true = verifier.check(
+        f'Neumann said that "the way to put pressure on negotiations is to keep air '
+        f'strikes" [{n}].',
+        hits,
+    )
+    assert only(true).status == SUPPORTED
+    # Words from two paragraphs' quotes blended into one quotation: no paragraph says that.
+    blended = verifier.check(
+        f"Neumann said that “the way to put pressure on negotiations is to list more under the "
+        f"sanctions” [{n}].",
+        hits,
+    )
+    verdict = only(blended)
+    assert verdict.status == UNSUPPORTED
+    assert verdict.missing == (
+        "“the way to put pressure on negotiations is to list more under the sanctions”",
+    )
+
+
+def test_a_repeated_sentence_is_kept_once(hits, verifier):
+    n = number_of(hits, "Neumann, who is the president")
+    sentence = f"Neumann disagreed with the idea of reimposing sanctions [{n}]. "
+    assert len(verifier.check(sentence * 3, hits).verdicts) == 1
+
+
 def test_an_acronym_matches_the_name_it_abbreviates(hits, verifier):
     n = number_of(hits, "“If the Taliban want to be legitimate")
     checked = verifier.check(

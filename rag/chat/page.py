@@ -145,8 +145,9 @@ def build_app(service: ChatService) -> gr.Blocks:
     with gr.Blocks(title="Ask the articles", analytics_enabled=False) as demo:
         transcript = gr.BrowserState([], storage_key="rag-chat-transcript")
         gr.Markdown(
-            "## Ask the articles\nEvery answer is made of sentences from the indexed "
-            "articles; each is followed by [n], its source below the answer."
+            "## Ask the articles\nEvery sentence of an answer is followed by [n], its source "
+            "in the indexed articles, shown below the answer. With an LLM (Settings), a "
+            "sentence no source supports is marked ⚠."
         )
         with gr.Tabs():
             with gr.Tab("Chat", id="chat"):
