@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -185,7 +186,10 @@ class Pipeline:
         generation = current_generation(index_dir)
         with self._lock:
             if self._index is None or generation != self._index_generation:
-                self._index = Index.open(index_dir, model=self.config.model)
+                # Once the model is loaded, an index built with another one is refused.
+                embedder = getattr(self, "embedder", None)
+                model = self.config.model or (embedder.name if embedder else None)
+                self._index = Index.open(index_dir, model=model)
                 self._index_generation = self._index.generation
             return self._index
 
@@ -310,7 +314,8 @@ class Pipeline:
 
 
 def _clean_question(question: str) -> str:
-    question = " ".join(question.split())
+    # A lone surrogate (JSON can carry one) is no text; the tokenizer would reject the question.
+    question = " ".join(re.sub("[\ud800-\udfff]", "", question).split())
     if not question:
         raise QuestionError("The question is empty; type a question about the articles.")
     return question[:MAX_QUESTION_CHARS]

@@ -72,8 +72,17 @@ def build_app(service: ChatService) -> gr.Blocks:
     def pick_example(event: gr.SelectData) -> str:
         return event.value["text"]
 
+    def examples() -> list[dict]:
+        try:
+            return [{"text": q} for q in service.examples()]
+        except RagError:  # a damaged index: the library says what is wrong
+            return []
+
     def library_view():
-        articles = service.articles()
+        try:
+            articles = service.articles()
+        except RagError as error:
+            return inert(f"⚠️ {error}"), gr.update(choices=[], value=None)
         choices = [(f"{a.title} — {service.show_source(a.source)}", a.source) for a in articles]
         return (library_html(articles, service.show_source), gr.update(choices=choices, value=None))
 
@@ -81,7 +90,7 @@ def build_app(service: ChatService) -> gr.Blocks:
         return (
             gr.update(
                 value=chat_history(transcript or [], show_scores),
-                examples=[{"text": q} for q in service.examples()],
+                examples=examples(),
             ),
             *library_view(),
         )
@@ -123,8 +132,7 @@ def build_app(service: ChatService) -> gr.Blocks:
             status = inert(report.get("summary", "")) + "".join(
                 inert(f"Skipped {s['source']}: {s['reason']}") for s in report.get("skipped", [])
             )
-        examples = [{"text": q} for q in service.examples()]
-        return (*library_view(), status, gr.update(examples=examples), "", None, "")
+        return (*library_view(), status, gr.update(examples=examples()), "", None, "")
 
     def ask(
         question: str, k: int = config.k, history: list | None = None, llm: bool = True
