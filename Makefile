@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/latency.py
 	$(BIN)/python benchmarks/load.py
 	$(BIN)/python benchmarks/memory.py
+	$(BIN)/python benchmarks/verifier.py
 
 clean:
 	rm -rf $(VENV) index build *.egg-info
