@@ -13,7 +13,7 @@ from rag.answer import Answer, extract
 from rag.chunk import article_id, chunk_article
 from rag.config import DEFAULT_MODEL, Config
 from rag.embed import Embedder, Progress, load_embedder, load_reranker
-from rag.errors import RagError
+from rag.errors import ConfigError, RagError
 from rag.followup import Turn, carried_names, clean_rewrite, is_follow_up, with_names
 from rag.ingest import Article, Skipped, read_sources
 from rag.llm import LLM, LLMError, answer_messages, is_not_found, rewrite_messages
@@ -176,7 +176,16 @@ class Pipeline:
         self._index: Index | None = None
         self._index_generation: Path | None = None
         self.index  # noqa: B018 — open now so a missing or broken index fails at start-up
-        self.embedder = embedder or load_embedder(self.index.manifest.model, config.bf16)
+        if embedder is None:
+            try:
+                embedder = load_embedder(self.index.manifest.model, config.bf16)
+            except ConfigError as error:
+                manifest = self.index.generation / MANIFEST
+                raise ConfigError(
+                    f"{error} {manifest} names this model; install it, or rebuild the index "
+                    f"with another: rag index SOURCES --rebuild --index {config.index_dir}"
+                ) from None
+        self.embedder = embedder
         self.rerank = load_reranker(config.reranker) if config.reranker else None
 
     @property

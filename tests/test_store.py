@@ -12,7 +12,7 @@ import pytest
 from rag.chunk import Paragraph, Span
 from rag.config import Config
 from rag.embed import ParagraphVectors
-from rag.errors import IndexFormatError
+from rag.errors import ConfigError, IndexFormatError
 from rag.ingest import Article, Block
 from rag.pipeline import Pipeline, index_sources
 from rag.store import Index, Writer, current_generation
@@ -188,3 +188,15 @@ def test_bm25_matrix_matches_the_formula_computed_by_hand():
     expected = [bm25(1, 1, 3) + bm25(1, 2, 3), bm25(1, 2, 2), 0.0]
     np.testing.assert_allclose(scores, expected, rtol=1e-6)
     assert not index.scores(terms("the of and")).any()  # stopwords only: nothing matches
+
+
+def test_an_index_whose_model_cannot_be_loaded_names_its_manifest(seed_copy):
+    generation = current_generation(seed_copy)
+    manifest = json.loads((generation / "manifest.json").read_text())
+    manifest["model"] = str(seed_copy / "no-such-model-folder")
+    (generation / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ConfigError) as error:
+        Pipeline(Config(index_dir=seed_copy))
+    message = str(error.value)
+    assert "no-such-model-folder" in message and str(generation / "manifest.json") in message
+    assert "--rebuild" in message and len(message.splitlines()) == 1
