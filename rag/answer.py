@@ -13,6 +13,11 @@ MAX_SENTENCES = 3
 # A sentence joins the answer only if it scores close to the best one.
 SENTENCE_MARGIN = 0.08
 KEYWORD_WEIGHT = 0.25
+# The verdicts on a sentence of an LLM answer (rag.verify).
+SUPPORTED = "supported"  # a cited paragraph supports it
+RECITED = "recited"  # another retrieved paragraph supports it; the citation was changed
+UNSUPPORTED = "unsupported"  # no retrieved paragraph supports it
+NO_CLAIM = "no_claim"  # nothing to check ("Here is what I found:")
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,11 @@ class Answer:
     supported: float | None = None  # LLM mode: share of sentences the sources support
     note: str | None = None  # why the answer is not what was asked for (the LLM failed, …)
     asked: str | None = None  # the question as retrieval saw it, when a follow-up was resolved
+
+    def support_counts(self) -> tuple[int, int]:
+        """LLM mode: (sentences the sources support, sentences that state something)."""
+        claims = [s for s in self.sentences if s.get("status") != NO_CLAIM]
+        return sum(s.get("status") != UNSUPPORTED for s in claims), len(claims)
 
     def to_dict(self) -> dict[str, object]:
         """Plain data for JSON output."""

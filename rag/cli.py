@@ -241,9 +241,8 @@ def format_answer(answer: Answer, width: int = 100) -> str:
     if answer.asked:
         lines.append(f"(asked as: {answer.asked})")
     if answer.supported is not None:
-        claims = [s for s in answer.sentences if s["status"] != "no_claim"]
-        backed = sum(s["status"] != "unsupported" for s in claims)
-        lines.append(f"({backed} of {len(claims)} sentences supported by the sources)")
+        backed, claims = answer.support_counts()
+        lines.append(f"({backed} of {claims} sentences supported by the sources)")
     if answer.note:
         lines.append(textwrap.fill(f"Note: {answer.note}", width))
     lines.append("")

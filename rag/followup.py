@@ -37,18 +37,15 @@ class Turn:
     def from_dict(cls, data: Mapping) -> Turn:
         """A turn from an answer's to_dict() data (a line of `rag ask --json`)."""
         question = str(data.get("question") or "")
-        return cls(
-            question=question,
-            asked=str(data.get("asked") or question),
-            answer="" if data.get("abstained") else str(data.get("answer") or ""),
-            paragraph_ids=tuple(
-                int(c["paragraph_id"])
-                for c in data.get("citations") or []
-                if isinstance(c, Mapping) and "paragraph_id" in c
-            )
-            if not data.get("abstained")
-            else (),
+        asked = str(data.get("asked") or question)
+        if data.get("abstained"):  # nothing was found: no answer or passages to carry forward
+            return cls(question, asked, "", ())
+        cited = tuple(
+            int(c["paragraph_id"])
+            for c in data.get("citations") or []
+            if isinstance(c, Mapping) and "paragraph_id" in c
         )
+        return cls(question, asked, str(data.get("answer") or ""), cited)
 
 
 def is_follow_up(question: str, history: Sequence[Turn]) -> bool:

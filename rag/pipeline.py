@@ -175,17 +175,21 @@ class Pipeline:
         self._lock = threading.Lock()
         self._index: Index | None = None
         self._index_generation: Path | None = None
-        self.index  # noqa: B018 — open now so a missing or broken index fails at start-up
+        # The model an index must have been built with: the configured one until the embedder
+        # is loaded, then the embedder's, so a generation built with another is refused.
+        self._model = config.model
+        index = self.index  # opened now, so a missing or broken index fails at start-up
         if embedder is None:
             try:
-                embedder = load_embedder(self.index.manifest.model, config.bf16)
+                embedder = load_embedder(index.manifest.model, config.bf16)
             except ConfigError as error:
-                manifest = self.index.generation / MANIFEST
                 raise ConfigError(
-                    f"{error} {manifest} names this model; install it, or rebuild the index "
-                    f"with another: rag index SOURCES --rebuild --index {config.index_dir}"
+                    f"{error} {index.generation / MANIFEST} names this model; install it, or "
+                    f"rebuild the index with another: rag index SOURCES --rebuild --index "
+                    f"{config.index_dir}"
                 ) from None
         self.embedder = embedder
+        self._model = config.model or embedder.name
         self.rerank = load_reranker(config.reranker) if config.reranker else None
 
     @property
@@ -195,10 +199,7 @@ class Pipeline:
         generation = current_generation(index_dir)
         with self._lock:
             if self._index is None or generation != self._index_generation:
-                # Once the model is loaded, an index built with another one is refused.
-                embedder = getattr(self, "embedder", None)
-                model = self.config.model or (embedder.name if embedder else None)
-                self._index = Index.open(index_dir, model=model)
+                self._index = Index.open(index_dir, model=self._model)
                 self._index_generation = self._index.generation
             return self._index
 

@@ -16,15 +16,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from rag.answer import Citation, cite
+from rag.answer import NO_CLAIM, RECITED, SUPPORTED, UNSUPPORTED, Citation, cite
 from rag.chunk import split_sentences
 from rag.retrieve import Hit
 from rag.store.keywords import STOPWORDS, terms
-
-SUPPORTED = "supported"  # a cited paragraph supports it
-RECITED = "recited"  # another retrieved paragraph supports it; the citation was changed
-UNSUPPORTED = "unsupported"  # no retrieved paragraph supports it
-NO_CLAIM = "no_claim"  # nothing to check ("Here is what I found:")
 
 # A paragraph supports a claim when its best sentence's cosine with the claim reaches COSINE, or
 # reaches one of the lower cosines while the paragraph holds that share of the claim's content

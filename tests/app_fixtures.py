@@ -34,6 +34,16 @@ XSS_ARTICLE = (
     "Visitors carry paper lanterns to the market square at dusk ${window.__xss=1}.\n"
 )
 
+# Records the length of the newest answer text every time the page changes it.
+WATCH_STREAM = """() => {
+  window.__lengths = [];
+  new MutationObserver(() => {
+    const bots = document.querySelectorAll('#chat [data-testid="bot"]');
+    if (bots.length) window.__lengths.push(bots[0].innerText.length);
+  }).observe(document.querySelector('#chat'), {subtree: true, childList: true,
+                                               characterData: true});
+}"""
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from tests.app_fixtures import (  # noqa: F401 — fixtures
     ENVOY_QUESTION,
+    WATCH_STREAM,
     app,
     ask_in_page,
     browser,
@@ -12,16 +13,6 @@ from tests.app_fixtures import (  # noqa: F401 — fixtures
     upload_in_page,
 )
 from tests.conftest import ROOT
-
-# Records the length of the newest answer text every time the page changes it.
-WATCH_STREAM = """() => {
-  window.__lengths = [];
-  new MutationObserver(() => {
-    const bots = document.querySelectorAll('#chat [data-testid="bot"]');
-    if (bots.length) window.__lengths.push(bots[0].innerText.length);
-  }).observe(document.querySelector('#chat'), {subtree: true, childList: true,
-                                               characterData: true});
-}"""
 
 
 def test_question_streams_an_answer_with_expandable_sources(page):  # noqa: F811

@@ -3,13 +3,11 @@ unhandled exception, and a huge source is refused without being read into memory
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import resource
 import threading
 import unicodedata
-import zlib
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -48,35 +46,12 @@ def result_or(error: type[Exception], call: Callable[[], object]) -> object:
 # --- PDF: random bytes and damaged real PDFs ---------------------------------------------------
 
 
-def compressed_pdf(lines: list[str]) -> bytes:
-    """A PDF whose page content is a FlateDecode stream, as most real PDFs store it."""
-    ops = "BT /F1 12 Tf 14 TL 72 720 Td " + " ".join(f"({line}) Tj T*" for line in lines) + " ET"
-    stream = zlib.compress(ops.encode("latin-1"))
-    objects = [
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-        b"<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream" % (len(stream), stream),
-        b"<< /Type /Page /Parent 4 0 R /MediaBox [0 0 612 792] "
-        b"/Resources << /Font << /F1 1 0 R >> >> /Contents 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Catalog /Pages 4 0 R >>",
-    ]
-    out = io.BytesIO()
-    out.write(b"%PDF-1.5\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(out.tell())
-        out.write(b"%d 0 obj\n%s\nendobj\n" % (number, body))
-    xref = out.tell()
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
-    out.write(b"".join(b"%010d 00000 n \n" % offset for offset in offsets))
-    out.write(b"trailer\n<< /Size %d /Root 5 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (6, xref))
-    return out.getvalue()
-
-
 REAL_PDFS = [
     make_pdf([["Solar Sails Explained", "A solar sail uses the pressure of sun-", "light."]]),
     make_pdf([["Annual Report", "Sales rose."], ["Page two (with parentheses)."]], title="R"),
-    compressed_pdf(["Harbour report", "The harbour logged 40 ships in May.", "Trade rose."]),
+    make_pdf(
+        [["Harbour report", "The harbour logged 40 ships in May.", "Trade rose."]], compress=True
+    ),
 ]
 
 

@@ -7,6 +7,7 @@ import json
 import random
 import socket
 import threading
+import zlib
 from collections.abc import Callable, Iterator
 from functools import partial
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -49,8 +50,9 @@ def skips(results: list[Article | Skipped]) -> dict[str, str]:
     return {r.source: r.reason for r in results if isinstance(r, Skipped)}
 
 
-def make_pdf(pages: list[list[str]], title: str | None = None) -> bytes:
-    """A minimal hand-written PDF: one Helvetica text line per string, with a correct xref table."""
+def make_pdf(pages: list[list[str]], title: str | None = None, compress: bool = False) -> bytes:
+    """A minimal hand-written PDF: one Helvetica text line per string, with a correct xref table;
+    with compress, page contents are FlateDecode streams, as most real PDFs store them."""
     objects: list[bytes] = [b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
     contents = []
     for lines in pages:
@@ -59,7 +61,9 @@ def make_pdf(pages: list[list[str]], title: str | None = None) -> bytes:
             escaped = line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
             ops.append(f"({escaped}) Tj T*")
         stream = "\n".join([*ops, "ET"]).encode("latin-1")
-        objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream))
+        flate = b" /Filter /FlateDecode" if compress else b""
+        stream = zlib.compress(stream) if compress else stream
+        objects.append(b"<< /Length %d%s >>\nstream\n%s\nendstream" % (len(stream), flate, stream))
         contents.append(len(objects))
     pages_id = len(objects) + len(pages) + 1
     kids = []

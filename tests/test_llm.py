@@ -27,8 +27,12 @@ from rag.config import Config, from_env
 from rag.llm import LLM, REMINDER, answer_messages
 from rag.pipeline import Pipeline, index_sources
 from rag.verify import MIN_COSINE, NO_CLAIM, RECITED, SUPPORTED, UNSUPPORTED
-from tests.app_fixtures import ask_in_page, browser, free_port  # noqa: F401 — a fixture
-from tests.test_app_browser import WATCH_STREAM
+from tests.app_fixtures import (  # noqa: F401 — a fixture
+    WATCH_STREAM,
+    ask_in_page,
+    browser,
+    free_port,
+)
 
 QUESTIONS = [
     "What did Neumann say about sanctions?",

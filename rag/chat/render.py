@@ -8,7 +8,7 @@ from html import escape
 
 from rag.answer import Answer, Citation
 from rag.store import ArticleInfo
-from rag.verify import NO_CLAIM, UNSUPPORTED, UNSUPPORTED_MARK
+from rag.verify import UNSUPPORTED_MARK
 
 STREAM_WORDS = 3
 
@@ -63,10 +63,9 @@ def answer_html(answer: Answer) -> str:
     if answer.asked:
         html += f'<p class="rag-asked"><em>{escape(f"Understood as: {answer.asked}")}</em></p>'
     if answer.supported is not None:
-        claims = [s for s in answer.sentences if s.get("status") != NO_CLAIM]
-        backed = sum(s.get("status") != UNSUPPORTED for s in claims)
+        backed, claims = answer.support_counts()
         html += (
-            f'<p class="rag-check"><em>{backed} of {len(claims)} sentences supported by the '
+            f'<p class="rag-check"><em>{backed} of {claims} sentences supported by the '
             "sources (checked sentence by sentence).</em></p>"
         )
     if answer.note:
