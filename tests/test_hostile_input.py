@@ -356,10 +356,12 @@ QUESTIONS = ODD_TEXT | NASTY_TEXT
 @example("Who is the US special envoy for Afghanistan? " * 2_500)
 @example("\u202eWho is the envoy?\u202c \x00\x1b[31m")
 @example("<script>alert(1)</script> ' OR 1=1; DROP TABLE articles; --")
+@example("\ud800 \udfff")  # only lone surrogates: no text at all
 def test_any_question_gets_an_answer_or_a_clear_refusal(seed_pipeline, question: str) -> None:
     answer = result_or(QuestionError, lambda: seed_pipeline.ask(question))
     if answer is None:
-        assert not question.split(), "only an empty question may be refused"
+        text = re.sub("[\ud800-\udfff]", "", question)  # lone surrogates are not text
+        assert not text.split(), "only a question with no text may be refused"
         return
     data = answer.to_dict()
     json.dumps(data)  # the API and the page can always send it
