@@ -7,6 +7,10 @@ supported; cited among the retrieved paragraphs other than the gold one, it shou
 those do state the answer too: SQuAD articles repeat facts, so this rate is an upper bound on
 false support). Prints both rates.
 
+Negation: sentences of those gold paragraphs, checked as claims cited to their paragraph, should be
+supported; the same sentences with "not" put after their first auxiliary verb ("was" → "was not"),
+or with their "not" taken out, should not be. Prints the three rates.
+
     python benchmarks/verifier.py [--squad ../shared/data/squad/dev-v1.1.json] [--questions 300]
 """
 
@@ -15,7 +19,10 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 from pathlib import Path
+
+import numpy as np
 
 from rag.config import Config
 from rag.embed import load_embedder
@@ -36,7 +43,7 @@ def main() -> None:
     config = Config(index_dir=args.index)
     index_sources(config, [str(args.squad)], embedder=embedder)  # reused when unchanged
     pipeline = Pipeline(config, embedder=embedder)
-    verifier = Verifier(embedder.encode_queries)
+    verifier = Verifier(remembering(embedder.encode_queries))
 
     data = json.loads(args.squad.read_text(encoding="utf-8"))["data"]
     questions = [
@@ -60,6 +67,7 @@ def main() -> None:
             with_others += 1
             verdict = verifier.check(f"{claim} [1]", others).verdicts[0]
             rejected += verdict.status not in (SUPPORTED, RECITED)
+    negation_rates(pipeline, verifier, questions[: args.questions])
     print(f"questions: {min(args.questions, len(questions))}")
     print(
         f"true claim cited to its paragraph, supported:   {supported / with_gold:.3f} "
@@ -69,6 +77,64 @@ def main() -> None:
         f"claim checked against other paragraphs, rejected: {rejected / with_others:.3f} "
         f"({rejected}/{with_others})"
     )
+
+
+def remembering(encode):
+    """encode, keeping each text's vector: the same passages are checked against many claims."""
+    known: dict[str, np.ndarray] = {}
+
+    def cached(texts: list[str]) -> np.ndarray:
+        new = [t for t in dict.fromkeys(texts) if t not in known]
+        if new:
+            known.update(zip(new, encode(new), strict=True))
+        return np.stack([known[t] for t in texts])
+
+    return cached
+
+
+AUXILIARY = re.compile(r"\b(is|was|were|are|has|had|have|will|can|could|would|did|does|should)\b")
+NOT = re.compile(r"\s+not\b")
+NEGATED = re.compile(r"\b(?:not|no|never|nothing|none|nobody|neither|nor|without)\b|n[’']t\b")
+# "not only", "if not", "or not" and the like: taking out "not" there flips nothing.
+NOT_FLIPPING = re.compile(r"\bnot\s+(?:only|just|merely|simply)\b|\b(?:if|or)\s+not\b")
+
+
+def negation_rates(pipeline: Pipeline, verifier: Verifier, questions: list) -> None:
+    """Check sentences of the gold paragraphs as they are, negated, and with "not" removed."""
+    kept = negated = unnegated = 0
+    counts = {"as written": 0, "negated": 0, "not removed": 0}
+    for question, _, context in questions:
+        hits = pipeline.search(question, k=5)
+        gold = next((n for n, h in enumerate(hits, 1) if h.passage.text.strip() == context), None)
+        if gold is None:
+            continue
+        passage = hits[gold - 1].passage
+        for span in passage.sentences[:3]:
+            sentence = passage.text[span.start : span.end].rstrip(".")
+            if len(sentence.split()) < 6:
+                continue
+            counts["as written"] += 1
+            kept += _holds(verifier, f"{sentence} [{gold}].", hits)
+            if NOT_FLIPPING.search(sentence):
+                continue
+            if NOT.search(sentence):
+                counts["not removed"] += 1
+                unnegated += not _holds(verifier, f"{NOT.sub('', sentence, 1)} [{gold}].", hits)
+            elif AUXILIARY.search(sentence) and not NEGATED.search(sentence):
+                counts["negated"] += 1
+                flipped = AUXILIARY.sub(r"\1 not", sentence, 1)
+                negated += not _holds(verifier, f"{flipped} [{gold}].", hits)
+    rates = [
+        ("source sentence as written, supported:", kept, counts["as written"]),
+        ("same sentence negated, rejected:", negated, counts["negated"]),
+        ("same sentence with its 'not' removed, rejected:", unnegated, counts["not removed"]),
+    ]
+    for label, right, total in rates:
+        print(f"{label:50} {right / max(total, 1):.3f} ({right}/{total})")
+
+
+def _holds(verifier: Verifier, claim: str, hits) -> bool:
+    return verifier.check(claim, hits).verdicts[0].status in (SUPPORTED, RECITED)
 
 
 if __name__ == "__main__":

@@ -2,10 +2,10 @@
 
 Each sentence's citations [n] are read and those outside 1..k dropped. A cited paragraph supports
 the sentence when its best-matching sentence is close in meaning (embedding cosine) and shares
-the sentence's content words, and when every name, number and quotation in the sentence occurs in
-it. A
-sentence whose citations do not support it is re-cited to the retrieved paragraph that does, or
-marked unsupported when none does. The supporting sentence is what the source highlights.
+the sentence's content words, when every name, number and quotation in the sentence occurs in it,
+and when the two do not differ in negation ("talks resumed" is not supported by "talks did not
+resume"). A sentence whose citations do not support it is re-cited to the retrieved paragraph that
+does, or marked unsupported when none does. The supporting sentence is what the source highlights.
 """
 
 from __future__ import annotations
@@ -33,6 +33,19 @@ _MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _CAPITALIZED = re.compile(r"\b[A-Z][\w’'-]*")
 _QUOTE = re.compile(r"[“\"]([^”\"]{12,})[”\"]")
+# A negation governs the words after it up to the end of its clause. "Not only", "not just" and
+# "(may) or (may) not" negate nothing.
+_NEGATION = re.compile(
+    r"\b(?:not|no|never|none|nobody|nothing|neither|nor|without|cannot)\b|n[’']t\b", re.IGNORECASE
+)
+_NOT_NEGATING = re.compile(
+    r"\bnot\s+(?:only|just|merely|simply)\b|\bor\s+(?:\w+\s+)?not\b", re.IGNORECASE
+)
+_CLAUSE_END = re.compile(
+    r"[.,;:!?()—–]|\b(?:but|while|whereas|although|though|however|since|because)\b", re.IGNORECASE
+)
+NEGATION_REACH = 2  # content words a negation governs at most
+NEGATION_DIFFERS = "negation"  # listed in Verdict.missing when claim and evidence differ in it
 
 
 @dataclass(frozen=True)
@@ -45,7 +58,7 @@ class Verdict:
     dropped: tuple[int, ...]  # the model's citations outside 1..k
     citation: int | None  # n of the answer's citation that supports it
     support: float  # the best cosine between the sentence and a supporting sentence
-    missing: tuple[str, ...]  # names and numbers of the sentence its cited paragraphs lack
+    missing: tuple[str, ...]  # what its cited paragraphs lack: names, numbers, quotes, "negation"
 
     def to_dict(self) -> dict[str, object]:
         """Plain data for JSON output."""
@@ -172,6 +185,51 @@ def _missing(
     return tuple(lacking + [f"“{q}”" for q in quoted if flatten(q) not in flat])
 
 
+@dataclass(frozen=True)
+class Clause:
+    """A clause's content terms, and those of them a negation in the clause governs."""
+
+    terms: frozenset[str]
+    negated: frozenset[str]
+
+
+def clauses(text: str) -> list[Clause]:
+    """The clauses of text (split at punctuation and words like "but" and "since").
+
+    >>> [sorted(c.negated) for c in clauses("Talks did not resume, but Neumann stayed.")]
+    [['resum'], []]
+    """
+    found = []
+    for part in _CLAUSE_END.split(_NOT_NEGATING.sub(" ", text)):
+        negated: set[str] = set()
+        for match in _NEGATION.finditer(part):
+            governed = [t for t in terms(part[match.end() :]) if not _NEGATION.fullmatch(t)]
+            negated.update(governed[:NEGATION_REACH])
+        if words := frozenset(terms(part)):
+            found.append(Clause(words, frozenset(negated)))
+    return found
+
+
+def negation_differs(claim: Sequence[Clause], evidence: Sequence[Clause]) -> bool:
+    """Whether a clause of the claim negates what the evidence's matching clause states, or the
+    other way round.
+
+    Each clause of the claim is compared with the evidence clauses that share the most words
+    with it, so a "not" in another clause of the evidence does not count: "the problem did not
+    go away with Saddam's defeat, since American troops remained stationed in the kingdom"
+    supports "American troops remained stationed after Saddam's defeat".
+    """
+    for part in claim:
+        overlap = [len(part.terms & c.terms) for c in evidence]
+        for match, shared in zip(evidence, overlap, strict=True):
+            if shared and shared == max(overlap):
+                if part.negated & (match.terms - match.negated):
+                    return True  # the claim negates what the evidence states
+                if match.negated & (part.terms - part.negated):
+                    return True  # the evidence negates what the claim states
+    return False
+
+
 class Verifier:
     """Checks generated answers against the paragraphs they were generated from."""
 
@@ -201,6 +259,8 @@ class Verifier:
             " ".join(filter(None, (h.passage.article_title, h.passage.heading, h.passage.text)))
             for h in hits
         ]
+        # Per evidence sentence: its terms and what its negations govern.
+        sentence_clauses = [[clauses(t) for t in texts] for texts in sentence_texts]
         evidence_terms = [set(terms(e)) for e in evidence]
         evidence_numbers = [{n.replace(",", "") for n in _NUMBER.findall(e)} for e in evidence]
         evidence_words = [_evidence_words(e) for e in evidence]
@@ -225,10 +285,13 @@ class Verifier:
                 verdicts.append(Verdict(claim, NO_CLAIM, cited, dropped, None, 0.0, ()))
                 parts.append(claim)
                 continue
+            claim_clauses = clauses(claim)
             supports = [
                 self._support(
                     claim_vectors[c],
                     sentence_vectors[h],
+                    sentence_clauses[h],
+                    claim_clauses,
                     claim_terms,
                     evidence_terms[h],
                     _missing(
@@ -268,6 +331,8 @@ class Verifier:
     def _support(
         claim_vector: np.ndarray,
         sentence_vectors: np.ndarray,
+        sentence_clauses: Sequence[list[Clause]],
+        claim_clauses: list[Clause],
         claim_terms: set[str],
         evidence_terms: set[str],
         missing: tuple[str, ...],
@@ -275,6 +340,10 @@ class Verifier:
         cosines = sentence_vectors @ claim_vector
         best = int(np.argmax(cosines))
         cosine = float(cosines[best])
+        # The closest sentence saying the opposite refutes the claim, whatever else the paragraph
+        # holds: "X was not built in 1900" is not supported by a paragraph that says it was.
+        if negation_differs(claim_clauses, sentence_clauses[best]):
+            missing = (*missing, NEGATION_DIFFERS)
         overlap = len(claim_terms & evidence_terms) / max(len(claim_terms), 1)
         ok = not missing and (
             cosine >= COSINE or any(cosine >= c and overlap >= share for c, share in WITH_WORDS)

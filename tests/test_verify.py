@@ -125,6 +125,37 @@ def test_a_quotation_must_be_in_the_evidence_word_for_word(hits, verifier):
     )
 
 
+def test_a_sentence_that_negates_its_evidence_is_unsupported(seed_pipeline, verifier):
+    hits = seed_pipeline.search("Will the Biden administration set a red line on the talks?", k=5)
+    n = number_of(hits, "The Biden administration will not set a red line")
+    claim = "The Biden administration will {}set a red line on what it would take to stop the talks"
+    true = only(verifier.check(f"{claim.format('not ')} [{n}].", hits))
+    assert true.status == SUPPORTED and true.missing == ()
+    flipped = only(verifier.check(f"{claim.format('')} [{n}].", hits))
+    assert flipped.status == UNSUPPORTED and flipped.missing == ("negation",)
+
+
+def test_a_negation_added_to_a_supported_sentence_makes_it_unsupported(hits, verifier):
+    n = number_of(hits, "Neumann, who is the president")
+    for claim, status in [
+        ("Neumann disagreed with reimposing sanctions", SUPPORTED),
+        ("Neumann never disagreed with reimposing sanctions", UNSUPPORTED),
+        ("Neumann didn't disagree with reimposing sanctions", UNSUPPORTED),
+    ]:
+        verdict = only(verifier.check(f"{claim} [{n}].", hits))
+        assert verdict.status == status, claim
+        assert ("negation" in verdict.missing) == (status == UNSUPPORTED), claim
+
+
+def test_a_negation_in_another_clause_of_the_evidence_does_not_count(seed_pipeline, verifier):
+    # The evidence goes on: "but spokesman Ned Price said this week: “We are not ready to throw in
+    # the towel on diplomacy”" — that "not" is about the towel, not about the acknowledgement.
+    hits = seed_pipeline.search("What has the State Department acknowledged about the talks?", k=5)
+    n = number_of(hits, "The State Department has acknowledged")
+    claim = "The State Department has acknowledged that the talks have yet to achieve the outcome"
+    assert only(verifier.check(f"{claim} [{n}].", hits)).status == SUPPORTED
+
+
 def test_a_repeated_sentence_is_kept_once(hits, verifier):
     n = number_of(hits, "Neumann, who is the president")
     sentence = f"Neumann disagreed with the idea of reimposing sanctions [{n}]. "
