@@ -114,6 +114,7 @@ def ask_in_page(tab, question: str) -> None:
 def upload_in_page(tab, path: Path, title: str) -> None:
     """Add a file through the Library tab's upload box and wait until the library lists title."""
     tab.get_by_role("tab", name="Library").click()
+    tab.locator("#library-upload").wait_for(state="visible")  # the tab has switched
     tab.set_input_files("#library-upload input[type=file]", str(path))
     tab.wait_for_selector(f"#library-upload >> text={path.name}")
     tab.get_by_role("button", name="Add to library").click()
