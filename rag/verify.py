@@ -259,7 +259,7 @@ class Verifier:
             " ".join(filter(None, (h.passage.article_title, h.passage.heading, h.passage.text)))
             for h in hits
         ]
-        # Per evidence sentence: its terms and what its negations govern.
+        # Per evidence sentence: its clauses, with what their negations govern.
         sentence_clauses = [[clauses(t) for t in texts] for texts in sentence_texts]
         evidence_terms = [set(terms(e)) for e in evidence]
         evidence_numbers = [{n.replace(",", "") for n in _NUMBER.findall(e)} for e in evidence]

@@ -6,7 +6,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rag.verify import NO_CLAIM, RECITED, SUPPORTED, UNSUPPORTED, Verifier, split_claims
+from rag.verify import (
+    NO_CLAIM,
+    RECITED,
+    SUPPORTED,
+    UNSUPPORTED,
+    Verifier,
+    clauses,
+    negation_differs,
+    split_claims,
+)
 
 QUESTION = "What did Neumann say about sanctions?"
 
@@ -154,6 +163,30 @@ def test_a_negation_in_another_clause_of_the_evidence_does_not_count(seed_pipeli
     n = number_of(hits, "The State Department has acknowledged")
     claim = "The State Department has acknowledged that the talks have yet to achieve the outcome"
     assert only(verifier.check(f"{claim} [{n}].", hits)).status == SUPPORTED
+
+
+@pytest.mark.parametrize(
+    ("text", "negated"),
+    [
+        ("Talks did not resume, but Neumann stayed.", [{"resum"}, set()]),
+        ("The envoy didn't meet the Taliban in Doha", [{"meet", "taliban"}]),
+        ("No tangible result came of it", [{"tangibl", "result"}]),
+        ("He cannot operate without funding", [{"oper", "fund"}]),
+        ("It is not only a diplomat but a writer", [set(), set()]),
+        ("It may or may not be true", [set()]),
+        ("whether or not talks resume", [set()]),
+    ],
+)
+def test_each_clause_knows_what_its_negations_govern(text, negated):
+    assert [set(c.negated) for c in clauses(text)] == negated
+
+
+def test_negation_is_compared_clause_with_matching_clause():
+    evidence = clauses("The problem did not go away with the defeat, since troops stayed in Kabul.")
+    assert not negation_differs(clauses("Troops stayed in Kabul after the defeat"), evidence)
+    assert negation_differs(clauses("Troops did not stay in Kabul"), evidence)
+    assert negation_differs(clauses("The problem went away with the defeat"), evidence)
+    assert not negation_differs(clauses("The problem did not go away"), evidence)
 
 
 def test_a_repeated_sentence_is_kept_once(hits, verifier):
