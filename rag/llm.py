@@ -20,6 +20,10 @@ from rag.errors import RagError
 # The model says exactly this when the passages do not answer the question.
 NOT_FOUND = "I couldn't find this in the indexed articles."
 CONNECT_TIMEOUT = 5.0
+# Without a configured model each request needs the server's first model; the answer is kept
+# this long, so a question (a rewrite and an answer) does not list the models twice.
+MODEL_LIST_TTL = 60.0
+_listed: dict[tuple[str, str | None], tuple[float, str]] = {}  # (url, key) -> (when, model)
 MAX_PASSAGE_CHARS = 2000
 
 SYSTEM_PROMPT = f"""You answer questions about articles, using only the numbered passages given \
@@ -81,13 +85,19 @@ class LLM:
         """The configured model, else the first one the server lists."""
         if self.model:
             return self.model
+        key = (self.base_url, self.api_key)
+        listed = _listed.get(key)
+        if listed is not None and time.monotonic() - listed[0] < MODEL_LIST_TTL:
+            return listed[1]
         data = self._request("GET", "/models")
         try:
-            return str(data["data"][0]["id"])
+            model = str(data["data"][0]["id"])
         except (KeyError, IndexError, TypeError):
             raise LLMError(
                 f"the LLM server at {self.base_url} lists no model; set one with --llm-model."
             ) from None
+        _listed[key] = (time.monotonic(), model)
+        return model
 
     def complete(self, messages: Sequence[dict], *, max_tokens: int | None = None) -> str:
         """The whole reply to a chat, in one piece."""

@@ -22,6 +22,7 @@ import pytest
 from gradio_client import Client
 
 from rag import cli
+from rag import llm as llm_client
 from rag.chat import ChatService, build_app, start
 from rag.config import Config, from_env
 from rag.llm import LLM, REMINDER, answer_messages
@@ -378,6 +379,8 @@ class _Scripted(http.server.BaseHTTPRequestHandler):
 
     reply = ""
     requests: list[dict] = []
+    models = ["scripted"]
+    listings = 0  # GET /models requests
 
     def do_POST(self):  # noqa: N802 — the http.server API
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -391,7 +394,8 @@ class _Scripted(http.server.BaseHTTPRequestHandler):
         self.wfile.write(b": keep-alive comment\n\ndata: [DONE]\n\n")
 
     def do_GET(self):  # noqa: N802
-        body = json.dumps({"data": [{"id": "scripted"}]}).encode()
+        type(self).listings += 1
+        body = json.dumps({"data": [{"id": model} for model in self.models]}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
@@ -405,7 +409,8 @@ class _Scripted(http.server.BaseHTTPRequestHandler):
 def scripted():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Scripted)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    _Scripted.requests = []
+    _Scripted.requests, _Scripted.models, _Scripted.listings = [], ["scripted"], 0
+    llm_client._listed.clear()  # a port the OS hands out again must not find an old listing
     yield (
         lambda reply: (
             setattr(_Scripted, "reply", reply) or LLM(f"http://127.0.0.1:{server.server_port}")
@@ -423,6 +428,25 @@ def test_the_fixed_not_found_phrase_is_an_abstention_with_the_nearest_passages(
     assert answer.abstained and answer.mode == "llm" and answer.citations
     assert _Scripted.requests[0]["model"] == "scripted"  # the server's first model
     assert _Scripted.requests[0]["temperature"] == 0.0
+
+
+def test_the_servers_model_is_listed_once_for_several_questions(seed_pipeline, scripted):
+    llm = scripted("Zalmay Khalilzad is the US special representative for Afghanistan [1].")
+    for _ in range(3):
+        assert seed_pipeline.ask(QUESTIONS[1], llm=llm).mode == "llm"
+    assert [r["model"] for r in _Scripted.requests] == ["scripted"] * 3
+    assert _Scripted.listings == 1
+
+
+def test_a_server_that_lists_no_model_gives_the_extractive_answer_and_says_why(
+    seed_pipeline, scripted
+):
+    llm = scripted("Never sent.")
+    _Scripted.models = []
+    answer = seed_pipeline.ask(QUESTIONS[1], llm=llm)
+    assert answer.mode == "extractive" and not _Scripted.requests
+    assert "lists no model; set one with --llm-model" in answer.note
+    assert "Zalmay Khalilzad" in answer.text
 
 
 def test_a_streamed_reply_is_checked_sentence_by_sentence(seed_pipeline, scripted):
