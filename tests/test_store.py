@@ -16,6 +16,7 @@ from rag.errors import ConfigError, IndexFormatError
 from rag.ingest import Article, Block
 from rag.pipeline import Pipeline, index_sources
 from rag.store import Index, Writer, current_generation
+from rag.store.layout import PARAGRAPH_VECTORS, SENTENCE_VECTORS
 
 
 def _random_index(path: Path, n: int, dim: int = 16, seed: int = 0) -> tuple[np.ndarray, list[int]]:
@@ -200,3 +201,13 @@ def test_an_index_whose_model_cannot_be_loaded_names_its_manifest(seed_copy):
     message = str(error.value)
     assert "no-such-model-folder" in message and str(generation / "manifest.json") in message
     assert "--rebuild" in message and len(message.splitlines()) == 1
+
+
+def test_an_open_index_maps_its_vectors_instead_of_copying_them(seed_index):
+    index = Index.open(seed_index)
+    mapped = Path("/proc/self/maps").read_text()
+    for name in (PARAGRAPH_VECTORS, SENTENCE_VECTORS):
+        assert str((index.generation / name).resolve()) in mapped, name
+    ids = list(index.passages(list(range(1, 4))))
+    vectors = index.vectors("paragraphs", ids)  # lookups are ordinary arrays
+    assert vectors.shape == (len(ids), index.manifest.dimension) and vectors.flags.writeable

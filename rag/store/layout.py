@@ -123,11 +123,14 @@ def current_generation(index_dir: Path) -> Path | None:
     return index_dir / name
 
 
-def read_faiss(path: Path, rebuild: str) -> faiss.Index:
+def read_faiss(path: Path, rebuild: str, *, mapped: bool = False) -> faiss.Index:
+    """Read a FAISS index file; mapped: memory-map its vectors (read-only) instead of copying
+    them into the process, so they live in the page cache, shared and reclaimable."""
     if not path.is_file():
         raise IndexFormatError(f"{path} is missing; rebuild with: {rebuild}")
+    flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if mapped else 0
     try:
-        return faiss.read_index(str(path))
+        return faiss.read_index(str(path), flags)
     except RuntimeError:
         raise IndexFormatError(
             f"{path} is not a readable FAISS index (truncated or corrupt); rebuild with: {rebuild}"

@@ -124,8 +124,9 @@ class Index:
                 f"{index_dir} was split into paragraphs by chunker version {manifest.chunker} but "
                 f"this version uses {CHUNKER_VERSION}; rebuild with: {rebuild}"
             )
-        paragraphs = read_faiss(generation / PARAGRAPH_VECTORS, rebuild)
-        sentences = read_faiss(generation / SENTENCE_VECTORS, rebuild)
+        # Generations are never changed once written, so their vectors can be mapped.
+        paragraphs = read_faiss(generation / PARAGRAPH_VECTORS, rebuild, mapped=True)
+        sentences = read_faiss(generation / SENTENCE_VECTORS, rebuild, mapped=True)
         for path, vectors, expected in (
             (generation / PARAGRAPH_VECTORS, paragraphs, manifest.paragraphs),
             (generation / SENTENCE_VECTORS, sentences, manifest.sentences),
@@ -260,6 +261,7 @@ class _VectorTable:
         ids = faiss.vector_to_array(index.id_map)
         self.order = np.argsort(ids)
         self.sorted_ids = ids[self.order]
+        matrix.flags.writeable = False  # it may be a read-only mapping of the file
         self.matrix = matrix  # a view: the Index keeps the FAISS object (and its memory) alive
 
     def lookup(self, ids: Sequence[int]) -> np.ndarray:
