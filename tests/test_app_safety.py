@@ -17,7 +17,9 @@ import httpx
 import pytest
 from gradio_client import Client, handle_file
 
+from rag.answer import Answer
 from rag.chat import UploadError, decide_login, safe_upload_name, store_upload
+from rag.chat.render import answer_html
 from rag.errors import ConfigError
 from rag.store import current_generation
 from tests.app_fixtures import (  # noqa: F401 — fixtures
@@ -270,3 +272,22 @@ def test_first_start_builds_the_sample_index_and_share_failure_keeps_serving(tmp
             process.kill()
             process.wait()
         process.stdout.close()
+
+
+def test_each_unsupported_mark_says_why_and_its_reason_stays_text():
+    sentences = [
+        {"text": "A.", "status": "supported", "cited": [1], "missing": []},
+        {"text": "B.", "status": "unsupported", "cited": [1], "missing": ["2019", IMG]},
+        {"text": "C.", "status": "unsupported", "cited": [2], "missing": ["negation"]},
+        {"text": "D.", "status": "unsupported", "cited": [], "missing": []},
+    ]
+    text = "A. [1] B. [⚠ unsupported] C. [⚠ unsupported] D. [⚠ unsupported]"
+    html = answer_html(Answer("q", text, False, (), 0.5, mode="llm", sentences=tuple(sentences)))
+    titles = re.findall(r'<span class="rag-unsupported" title="([^"]*)">', html)
+    assert len(titles) == 3 and all(t.startswith("No retrieved paragraph") for t in titles)
+    assert (
+        "does not contain: 2019, &lt;img src=x onerror=&quot;window.__xss=1&quot;&gt;" in titles[0]
+    )
+    assert "says the opposite" in titles[1] and "does not contain" not in titles[1]
+    assert titles[2].endswith("It cited no retrieved paragraph.")
+    assert "<img" not in html

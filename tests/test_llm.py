@@ -368,6 +368,8 @@ def test_the_chat_streams_the_llm_draft_then_shows_checked_sentences(browser, ll
         page.locator("#chat").get_by_text("sentences supported by the sources").wait_for()
         answer = page.locator('#chat [data-testid="bot"]').first.inner_text()
         assert re.search(r"\[\d+\]|\[⚠ unsupported\]", answer)
+        for mark in page.locator("#chat .rag-unsupported").all():  # each says why on hover
+            assert mark.get_attribute("title").startswith("No retrieved paragraph supports")
         grew = sorted(set(page.evaluate("window.__lengths")))
         assert len(grew) >= 3, f"the LLM's answer did not stream in: lengths {grew}"
     finally:

@@ -6,9 +6,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import fields
 from html import escape
 
-from rag.answer import Answer, Citation
+from rag.answer import UNSUPPORTED, Answer, Citation
 from rag.store import ArticleInfo
-from rag.verify import UNSUPPORTED_MARK
+from rag.verify import NEGATION_DIFFERS, UNSUPPORTED_MARK
 
 STREAM_WORDS = 3
 
@@ -52,14 +52,32 @@ def answer_from_dict(data: Mapping) -> Answer:
     )
 
 
+def unsupported_reason(verdict: Mapping) -> str:
+    """Why a sentence is marked unsupported, in words, for the mark's tooltip."""
+    reason = "No retrieved paragraph supports this sentence."
+    missing = [str(m) for m in verdict.get("missing") or ()]
+    if NEGATION_DIFFERS in missing:
+        reason += " Its cited paragraph says the opposite: one of them is negated."
+        missing.remove(NEGATION_DIFFERS)
+    if missing:
+        reason += f" Its cited paragraph does not contain: {', '.join(missing)}."
+    elif not verdict.get("cited"):
+        reason += " It cited no retrieved paragraph."
+    return reason
+
+
 def answer_html(answer: Answer) -> str:
-    """The answer's text with its marks, then how much of it the sources support, and any note."""
+    """The answer's text with its marks, then how much of it the sources support, and any note.
+
+    Each unsupported mark says why on hover (the sentences' verdicts are in text order).
+    """
     mark = escape(f"[{UNSUPPORTED_MARK} unsupported]")
-    html = inert(answer.text).replace(
-        mark,
-        f'<span class="rag-unsupported" title="No retrieved paragraph supports this sentence">'
-        f"{mark}</span>",
-    )
+    reasons = [unsupported_reason(s) for s in answer.sentences if s.get("status") == UNSUPPORTED]
+    pieces = inert(answer.text).split(mark)
+    html = pieces[0]
+    for at, piece in enumerate(pieces[1:]):
+        reason = reasons[at] if at < len(reasons) else "No retrieved paragraph supports this."
+        html += f'<span class="rag-unsupported" title="{escape(reason)}">{mark}</span>{piece}'
     if answer.asked:
         html += f'<p class="rag-asked"><em>{escape(f"Understood as: {answer.asked}")}</em></p>'
     if answer.supported is not None:
