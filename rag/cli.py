@@ -9,9 +9,10 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
-from rag.answer import Answer
+from rag.answer import UNSUPPORTED, Answer
 from rag.config import Config, from_env, validate
 from rag.errors import ConfigError, RagError
+from rag.verify import UNSUPPORTED_MARK, unsupported_reason
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -243,6 +244,10 @@ def format_answer(answer: Answer, width: int = 100) -> str:
     if answer.supported is not None:
         backed, claims = answer.support_counts()
         lines.append(f"({backed} of {claims} sentences supported by the sources)")
+        for verdict in answer.sentences:
+            if verdict.get("status") == UNSUPPORTED:
+                why = f"{UNSUPPORTED_MARK} “{verdict.get('text')}” {unsupported_reason(verdict)}"
+                lines.append(textwrap.fill(why, width, subsequent_indent="  "))
     if answer.note:
         lines.append(textwrap.fill(f"Note: {answer.note}", width))
     lines.append("")

@@ -11,7 +11,7 @@ does, or marked unsupported when none does. The supporting sentence is what the 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -68,6 +68,20 @@ class Verdict:
             "missing": list(self.missing),
             "support": round(self.support, 4),
         }
+
+
+def unsupported_reason(verdict: Mapping) -> str:
+    """Why a sentence is marked unsupported, in words, from its verdict's data (to_dict())."""
+    reason = "No retrieved paragraph supports this sentence."
+    missing = [str(m) for m in verdict.get("missing") or ()]
+    if NEGATION_DIFFERS in missing:
+        reason += " Its cited paragraph says the opposite: one of them is negated."
+        missing.remove(NEGATION_DIFFERS)
+    if missing:
+        reason += f" Its cited paragraph does not contain: {', '.join(missing)}."
+    elif not verdict.get("cited"):
+        reason += " It cited no retrieved paragraph."
+    return reason
 
 
 @dataclass(frozen=True)

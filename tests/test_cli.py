@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from rag import cli
+from rag.answer import Answer
 from rag.cli import build_parser
 from tests.conftest import ROOT, squad_path
 
@@ -143,3 +145,19 @@ def test_squad_file_indexes_as_48_articles_and_2067_paragraphs(tmp_path):
     info = rag("info", "--index", str(index), "--json")
     manifest = json.loads(info.stdout)
     assert (manifest["articles"], manifest["paragraphs"]) == (48, 2067)
+
+
+def test_the_terminal_answer_says_why_each_unsupported_sentence_is_marked():
+    sentences = (
+        {"text": "Khalilzad is the envoy.", "status": "supported", "cited": [1], "missing": []},
+        {"text": "Born in 1851.", "status": "unsupported", "cited": [1], "missing": ["1851"]},
+    )
+    text = "Khalilzad is the envoy. [1] Born in 1851. [⚠ unsupported]"
+    answer = Answer("q", text, False, (), 0.6, mode="llm", sentences=sentences, supported=0.5)
+    shown = cli.format_answer(answer)
+    assert "(1 of 2 sentences supported by the sources)" in shown
+    assert (
+        "⚠ “Born in 1851.” No retrieved paragraph supports this sentence. Its cited "
+        "paragraph does not contain: 1851." in " ".join(shown.split())
+    )
+    assert "Khalilzad is the envoy.”" not in shown

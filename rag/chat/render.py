@@ -8,7 +8,7 @@ from html import escape
 
 from rag.answer import UNSUPPORTED, Answer, Citation
 from rag.store import ArticleInfo
-from rag.verify import NEGATION_DIFFERS, UNSUPPORTED_MARK
+from rag.verify import UNSUPPORTED_MARK, unsupported_reason
 
 STREAM_WORDS = 3
 
@@ -50,20 +50,6 @@ def answer_from_dict(data: Mapping) -> Answer:
         note=data.get("note") or None,
         asked=data.get("asked") or None,
     )
-
-
-def unsupported_reason(verdict: Mapping) -> str:
-    """Why a sentence is marked unsupported, in words, for the mark's tooltip."""
-    reason = "No retrieved paragraph supports this sentence."
-    missing = [str(m) for m in verdict.get("missing") or ()]
-    if NEGATION_DIFFERS in missing:
-        reason += " Its cited paragraph says the opposite: one of them is negated."
-        missing.remove(NEGATION_DIFFERS)
-    if missing:
-        reason += f" Its cited paragraph does not contain: {', '.join(missing)}."
-    elif not verdict.get("cited"):
-        reason += " It cited no retrieved paragraph."
-    return reason
 
 
 def answer_html(answer: Answer) -> str:
