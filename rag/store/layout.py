@@ -128,9 +128,13 @@ def read_faiss(path: Path, rebuild: str, *, mapped: bool = False) -> faiss.Index
     them into the process, so they live in the page cache, shared and reclaimable."""
     if not path.is_file():
         raise IndexFormatError(f"{path} is missing; rebuild with: {rebuild}")
-    flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY if mapped else 0
+    if mapped:
+        try:
+            return faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
+        except RuntimeError:
+            pass  # a file system that cannot map it, or a damaged file: the plain read tells
     try:
-        return faiss.read_index(str(path), flags)
+        return faiss.read_index(str(path))
     except RuntimeError:
         raise IndexFormatError(
             f"{path} is not a readable FAISS index (truncated or corrupt); rebuild with: {rebuild}"
