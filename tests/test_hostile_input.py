@@ -10,6 +10,7 @@ import threading
 import unicodedata
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -91,6 +92,26 @@ def test_pdf_with_more_text_than_the_limit_is_refused() -> None:
     assert len(parse_pdf(data, "three.pdf", max_chars=200).blocks) == 3
     with pytest.raises(IngestError, match=r"three\.pdf: PDF holds more than 100 characters"):
         parse_pdf(data, "three.pdf", max_chars=100)
+
+
+# A 3 kB PDF whose page draws 100,000 text operators: about ten seconds of pypdf's CPU time.
+SLOW_PDF = make_pdf([["a"] * 100_000], compress=True)
+
+
+def test_a_pdf_that_takes_too_long_to_read_is_stopped() -> None:
+    with pytest.raises(IngestError, match=r"slow\.pdf: PDF took more than 1 s of CPU time"):
+        parse_pdf(SLOW_PDF, "slow.pdf", max_seconds=1)
+    assert parse_pdf(REAL_PDFS[1], "fine.pdf", max_seconds=1).title == "R"
+
+
+def test_a_slow_pdf_in_a_folder_is_skipped_and_the_rest_is_read(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr("rag.ingest.pdf.MAX_PDF_SECONDS", 1)
+    (tmp_path / "slow.pdf").write_bytes(SLOW_PDF)
+    (tmp_path / "fine.pdf").write_bytes(REAL_PDFS[0])
+    found = {Path(item.source).name: item for item in read_sources([str(tmp_path)])}
+    assert isinstance(found["slow.pdf"], Skipped)
+    assert found["slow.pdf"].reason.startswith("PDF took more than 1 s of CPU time to read")
+    assert isinstance(found["fine.pdf"], Article)
 
 
 # --- Markdown: deep nesting, huge lines, unclosed constructs -----------------------------------

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import io
+import math
+import multiprocessing
+import resource
+import signal
 
 import pypdf
 
@@ -14,10 +18,79 @@ from rag.ingest.text import _BLANK_LINE
 # A few kilobytes of compressed PDF can hold megabytes of text (pypdf stops each stream at 75 MB
 # decompressed); reading stops once the pages hold this much text, a book of ~10,000 pages.
 MAX_PDF_CHARS = 20_000_000
+# A few kilobytes of page content can also take seconds of CPU to read (pypdf spends ~5 µs per
+# byte of dense text operators), so a PDF is read in a worker process that gets this much CPU.
+MAX_PDF_SECONDS = 120
 
 
-def parse_pdf(data: bytes, source: str, *, max_chars: int = MAX_PDF_CHARS) -> Article:
-    """Extract the text of a PDF, page by page, into an Article of paragraphs."""
+def parse_pdf(
+    data: bytes,
+    source: str,
+    *,
+    max_chars: int = MAX_PDF_CHARS,
+    max_seconds: float | None = None,
+) -> Article:
+    """Extract the text of a PDF, page by page, into an Article of paragraphs.
+
+    The reading runs in a worker process limited to max_seconds of CPU time (where the platform
+    has fork servers; elsewhere it runs here, unbounded).
+    """
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return _parse_pdf(data, source, max_chars)
+    max_seconds = MAX_PDF_SECONDS if max_seconds is None else max_seconds
+    context = multiprocessing.get_context("forkserver")
+    # Workers fork from a server that has this module (and pypdf) loaded: a few ms each.
+    context.set_forkserver_preload([__name__])
+    receiver, sender = context.Pipe(duplex=False)
+    worker = context.Process(
+        target=_read_in_worker, args=(data, source, max_chars, max_seconds, sender), daemon=True
+    )
+    worker.start()
+    sender.close()
+    stuck = False
+    try:
+        # The CPU limit stops the worker; the wall-clock bound covers a worker that waits.
+        stuck = not receiver.poll(3 * max_seconds + 10)
+        outcome = None if stuck else receiver.recv()
+    except EOFError:  # the worker ended without a word
+        outcome = None
+    finally:
+        if worker.is_alive():
+            worker.kill()
+        worker.join()
+        receiver.close()
+    if outcome is None and (stuck or worker.exitcode == -signal.SIGXCPU):
+        raise _SourceError(
+            source,
+            f"PDF took more than {max_seconds:g} s of CPU time to read; "
+            "split it into parts or export its text",
+        )
+    if outcome is None:
+        raise _SourceError(source, f"the PDF reader stopped (exit code {worker.exitcode})")
+    kind, value = outcome
+    if kind == "article":
+        return value
+    if kind == "reason":
+        raise _SourceError(source, value)
+    raise IngestError(value)
+
+
+def _read_in_worker(data: bytes, source: str, max_chars: int, max_seconds: float, sender) -> None:
+    """Worker process: read the PDF under a CPU-time limit and send back the outcome."""
+    seconds = max(1, math.ceil(max_seconds))
+    resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 1))  # SIGXCPU ends it
+    try:
+        outcome = ("article", _parse_pdf(data, source, max_chars))
+    except _SourceError as error:
+        outcome = ("reason", error.reason)
+    except IngestError as error:
+        outcome = ("error", str(error))
+    sender.send(outcome)
+    sender.close()
+
+
+def _parse_pdf(data: bytes, source: str, max_chars: int) -> Article:
+    """Extract the text of a PDF, page by page, into an Article of paragraphs (in this process)."""
     try:
         reader = pypdf.PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
