@@ -94,7 +94,7 @@ def test_pdf_with_more_text_than_the_limit_is_refused() -> None:
         parse_pdf(data, "three.pdf", max_chars=100)
 
 
-# A 3 kB PDF whose page draws 100,000 text operators: about ten seconds of pypdf's CPU time.
+# A 3 kB PDF whose page draws 100,000 text operators: about five seconds of pypdf's CPU time.
 SLOW_PDF = make_pdf([["a"] * 100_000], compress=True)
 
 
