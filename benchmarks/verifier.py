@@ -20,6 +20,7 @@ import argparse
 import json
 import random
 import re
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ import numpy as np
 from rag.config import Config
 from rag.embed import load_embedder
 from rag.pipeline import Pipeline, index_sources
+from rag.retrieve import Hit
 from rag.verify import RECITED, SUPPORTED, Verifier
 
 DEFAULT_SQUAD = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad" / "dev-v1.1.json"
@@ -54,6 +56,7 @@ def main() -> None:
     ]
     random.Random(1).shuffle(questions)
     supported = rejected = with_gold = with_others = 0
+    golds = []  # (hits, the gold paragraph's number) for the negation rates
     for question, answer, context in questions[: args.questions]:
         claim = f"{question.rstrip('?')} {answer}."
         hits = pipeline.search(question, k=5)
@@ -61,13 +64,14 @@ def main() -> None:
         others = [h for h in hits if h.passage.text.strip() != context]
         if gold:
             with_gold += 1
+            golds.append((hits, gold[0]))
             verdict = verifier.check(f"{claim} [{gold[0]}]", hits).verdicts[0]
             supported += verdict.status == SUPPORTED
         if others:
             with_others += 1
             verdict = verifier.check(f"{claim} [1]", others).verdicts[0]
             rejected += verdict.status not in (SUPPORTED, RECITED)
-    negation_rates(pipeline, verifier, questions[: args.questions])
+    negation_rates(verifier, golds)
     print(f"questions: {min(args.questions, len(questions))}")
     print(
         f"true claim cited to its paragraph, supported:   {supported / with_gold:.3f} "
@@ -97,43 +101,40 @@ NOT = re.compile(r"\s+not\b")
 NEGATED = re.compile(r"\b(?:not|no|never|nothing|none|nobody|neither|nor|without)\b|n[’']t\b")
 # "not only", "if not", "or not" and the like: taking out "not" there flips nothing.
 NOT_FLIPPING = re.compile(r"\bnot\s+(?:only|just|merely|simply)\b|\b(?:if|or)\s+not\b")
+AS_WRITTEN, NEGATED_KIND, NOT_REMOVED = "as written", "negated", "not removed"
 
 
-def negation_rates(pipeline: Pipeline, verifier: Verifier, questions: list) -> None:
+def negation_rates(verifier: Verifier, golds: list[tuple[list[Hit], int]]) -> None:
     """Check sentences of the gold paragraphs as they are, negated, and with "not" removed."""
-    kept = negated = unnegated = 0
-    counts = {"as written": 0, "negated": 0, "not removed": 0}
-    for question, _, context in questions:
-        hits = pipeline.search(question, k=5)
-        gold = next((n for n, h in enumerate(hits, 1) if h.passage.text.strip() == context), None)
-        if gold is None:
-            continue
+    right: Counter[str] = Counter()
+    total: Counter[str] = Counter()
+
+    def count(kind: str, claim: str, hits: list[Hit], gold: int, *, holds: bool) -> None:
+        total[kind] += 1
+        right[kind] += _holds(verifier, f"{claim} [{gold}].", hits) == holds
+
+    for hits, gold in golds:
         passage = hits[gold - 1].passage
         for span in passage.sentences[:3]:
             sentence = passage.text[span.start : span.end].rstrip(".")
             if len(sentence.split()) < 6:
                 continue
-            counts["as written"] += 1
-            kept += _holds(verifier, f"{sentence} [{gold}].", hits)
+            count(AS_WRITTEN, sentence, hits, gold, holds=True)
             if NOT_FLIPPING.search(sentence):
                 continue
             if NOT.search(sentence):
-                counts["not removed"] += 1
-                unnegated += not _holds(verifier, f"{NOT.sub('', sentence, 1)} [{gold}].", hits)
+                count(NOT_REMOVED, NOT.sub("", sentence, 1), hits, gold, holds=False)
             elif AUXILIARY.search(sentence) and not NEGATED.search(sentence):
-                counts["negated"] += 1
-                flipped = AUXILIARY.sub(r"\1 not", sentence, 1)
-                negated += not _holds(verifier, f"{flipped} [{gold}].", hits)
-    rates = [
-        ("source sentence as written, supported:", kept, counts["as written"]),
-        ("same sentence negated, rejected:", negated, counts["negated"]),
-        ("same sentence with its 'not' removed, rejected:", unnegated, counts["not removed"]),
-    ]
-    for label, right, total in rates:
-        print(f"{label:50} {right / max(total, 1):.3f} ({right}/{total})")
+                count(NEGATED_KIND, AUXILIARY.sub(r"\1 not", sentence, 1), hits, gold, holds=False)
+    for kind, label in [
+        (AS_WRITTEN, "source sentence as written, supported:"),
+        (NEGATED_KIND, "same sentence negated, rejected:"),
+        (NOT_REMOVED, "same sentence with its 'not' removed, rejected:"),
+    ]:
+        print(f"{label:50} {right[kind] / max(total[kind], 1):.3f} ({right[kind]}/{total[kind]})")
 
 
-def _holds(verifier: Verifier, claim: str, hits) -> bool:
+def _holds(verifier: Verifier, claim: str, hits: list[Hit]) -> bool:
     return verifier.check(claim, hits).verdicts[0].status in (SUPPORTED, RECITED)
 
 
