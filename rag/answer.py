@@ -100,26 +100,10 @@ def _keyword_overlap(question_words: set[str], text: str) -> float:
     return len(question_words & set(content_words(text))) / len(question_words)
 
 
-def extract(question: str, hits: Sequence[Hit], threshold: float) -> Answer:
-    """Build the cited extractive answer, or abstain when the evidence is below threshold."""
-    score = confidence(hits)
+def extract(question: str, hits: Sequence[Hit], score: float, threshold: float) -> Answer:
+    """Build the cited extractive answer, or abstain when the score is below threshold."""
     if not hits or score < threshold:
-        nearest = tuple(
-            cite(
-                n,
-                hit,
-                [
-                    max(
-                        range(len(hit.passage.sentences)),
-                        key=lambda i: hit.sentence_scores[i],
-                        default=0,
-                    )
-                ],
-            )
-            for n, hit in enumerate(hits[:3], start=1)
-            if hit.passage.sentences
-        )
-        return Answer(question, ABSTAIN_TEXT, True, nearest, score)
+        return abstain(question, hits, score)
     words = set(content_words(question))
     candidates = []
     for rank, hit in enumerate(hits[:3]):
@@ -146,6 +130,16 @@ def extract(question: str, hits: Sequence[Hit], threshold: float) -> Answer:
         citations.append(citation)
         parts.append(f"{citation.sentence} [{n}]")
     return Answer(question, " ".join(parts), False, tuple(citations), score)
+
+
+def abstain(question: str, hits: Sequence[Hit], score: float) -> Answer:
+    """The refusal: say the articles do not hold the answer, citing the closest passages."""
+    nearest = tuple(
+        cite(n, hit, [max(range(len(hit.passage.sentences)), key=lambda i: hit.sentence_scores[i])])
+        for n, hit in enumerate(hits[:3], start=1)
+        if hit.passage.sentences
+    )
+    return Answer(question, ABSTAIN_TEXT, True, nearest, score)
 
 
 def cite(n: int, hit: Hit, sentences: Sequence[int]) -> Citation:

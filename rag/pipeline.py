@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from rag.answer import Answer, extract
+from rag.answer import Answer, abstain, confidence, extract
 from rag.chunk import article_id, chunk_article
 from rag.config import DEFAULT_MODEL, Config
 from rag.embed import Embedder, Progress, load_embedder, load_reranker
@@ -271,7 +271,7 @@ class Pipeline:
             asked = _clean_question(with_names(rewritten or question, carried_names(history)))
         hits = self.search(asked, k=k, retriever=retriever, carry=carry)[:k]
         extractive = replace(
-            extract(asked, hits, self.threshold),
+            extract(asked, hits, confidence(hits), self.threshold),
             question=question,
             asked=asked if asked != question else None,
         )
@@ -293,7 +293,7 @@ class Pipeline:
         text = "".join(pieces)
         note = " ".join(notes) or None
         if is_not_found(text):
-            nearest = extract(asked, hits, float("inf"))
+            nearest = abstain(asked, hits, extractive.confidence)
             yield replace(
                 nearest,
                 question=question,
@@ -320,7 +320,7 @@ class Pipeline:
 
     def answer(self, question: str, hits: Sequence[Hit]) -> Answer:
         """Build the cited extractive answer (or abstention) from retrieved paragraphs."""
-        return extract(_clean_question(question), hits, self.threshold)
+        return extract(_clean_question(question), hits, confidence(hits), self.threshold)
 
 
 def _clean_question(question: str) -> str:
