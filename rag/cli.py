@@ -87,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="start a new index instead of updating the existing one",
     )
     index.add_argument("--max-bytes", type=int, help="largest file or page to read, in bytes")
+    index.add_argument(
+        "--allow-private-urls",
+        action="store_true",
+        default=None,
+        help="also fetch URLs on private addresses (an intranet, this machine); the chat app "
+        "never does (or RAG_ALLOW_PRIVATE_URLS=1)",
+    )
 
     ask = commands.add_parser(
         "ask",
@@ -139,6 +146,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="retriever to evaluate; repeat for an ablation (default: hybrid)",
     )
     evaluate.add_argument("--limit", type=int, help="ask only the first N questions")
+    evaluate.add_argument(
+        "--holdout",
+        type=float,
+        metavar="FRACTION",
+        help="leave this share of the corpus out (seeded); its questions become unanswerable",
+    )
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of --holdout (default 0)")
+    evaluate.add_argument(
+        "--half",
+        choices=("fit", "check"),
+        help="ask only the questions of the fixed half the learned parts are fitted on, or the "
+        "other (SQuAD: by article; news: by date; SciFact: odd/even id)",
+    )
     _reranker(evaluate)
     evaluate.add_argument("--k", type=int, help="paragraphs given to the answer (default 5)")
     evaluate.add_argument("--min-score", type=float, help="abstention threshold to evaluate")
@@ -166,7 +186,37 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--share", action="store_true", default=None, help="also open a public Gradio share link"
     )
-    serve.add_argument("--auth", metavar="USER:PASS", help="require this login (or RAG_AUTH)")
+    serve.add_argument(
+        "--auth",
+        metavar="USER:PASS",
+        action="append",
+        help="require a login; repeat for one login per person (or RAG_AUTH); these logins "
+        "may ask questions",
+    )
+    serve.add_argument(
+        "--admin-auth",
+        metavar="USER:PASS",
+        help="the owner's login, the only one that may add or remove articles when the app "
+        "has a login (or RAG_ADMIN_AUTH; generated and printed when missing)",
+    )
+    serve.add_argument(
+        "--queue-size",
+        type=int,
+        metavar="N",
+        help="requests that may wait at once; more are told the app is busy (default 64)",
+    )
+    serve.add_argument(
+        "--ask-rate",
+        type=int,
+        metavar="N",
+        help="questions a minute per login, or per client without a login (default 30)",
+    )
+    serve.add_argument(
+        "--add-rate",
+        type=int,
+        metavar="N",
+        help="library changes a minute per login, or per client (default 20)",
+    )
     serve.add_argument(
         "--uploads",
         type=Path,
@@ -199,6 +249,14 @@ def _config(args: argparse.Namespace) -> Config:
         llm_url=getattr(args, "llm_url", None),
         llm_model=getattr(args, "llm_model", None),
         llm_timeout=getattr(args, "llm_timeout", None),
+        allow_private_urls=getattr(args, "allow_private_urls", None),
+        share=getattr(args, "share", None),
+        auth=tuple(args.auth) if getattr(args, "auth", None) else None,
+        admin_auth=getattr(args, "admin_auth", None),
+        uploads=getattr(args, "uploads", None),
+        queue_size=getattr(args, "queue_size", None),
+        ask_rate=getattr(args, "ask_rate", None),
+        add_rate=getattr(args, "add_rate", None),
     )
     validate(config)
     return config
@@ -356,9 +414,23 @@ def _eval(args: argparse.Namespace, config: Config) -> int:
     from rag.evaluate import evaluate, format_table
 
     if args.index_dir is None:
-        config = config.with_overrides(index_dir=Path("index") / "eval" / args.data.resolve().stem)
+        name = args.data.resolve().stem
+        if args.holdout is not None:
+            name += f"-holdout{args.holdout:g}-seed{args.seed}"
+        config = config.with_overrides(index_dir=Path("index") / "eval" / name)
     retrievers = args.retriever or ["hybrid"]
-    results = [evaluate(config, args.data, retriever=r, limit=args.limit) for r in retrievers]
+    results = [
+        evaluate(
+            config,
+            args.data,
+            retriever=r,
+            limit=args.limit,
+            held_out=args.holdout,
+            seed=args.seed,
+            part=args.half,
+        )
+        for r in retrievers
+    ]
     output = args.output or Path(config.index_dir) / "results.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     payload = results[0] if len(results) == 1 else results
@@ -387,7 +459,7 @@ def _info(args: argparse.Namespace, config: Config) -> int:
     print(f"  articles   {manifest.articles}")
     print(f"  paragraphs {manifest.paragraphs}")
     print(f"  sentences  {manifest.sentences}")
-    print(f"  abstain    below {manifest.abstain_threshold}")
+    print(f"  ranker     {manifest.ranker}")
     for article in index.articles()[:50]:
         print(f"  - {article.title} ({article.paragraphs} ¶) {article.source}")
     if manifest.articles > 50:
@@ -398,14 +470,7 @@ def _info(args: argparse.Namespace, config: Config) -> int:
 def _serve(args: argparse.Namespace, config: Config) -> int:
     from rag.chat import serve
 
-    return serve(
-        config,
-        host=args.host,
-        port=args.port,
-        share=args.share,
-        auth=args.auth,
-        upload_dir=args.uploads,
-    )
+    return serve(config, host=args.host, port=args.port)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +35,16 @@ class Config:
     llm_model: str | None = None  # None: the first model the server lists
     llm_api_key: str | None = field(default=None, repr=False)
     llm_timeout: float = 60.0
+    # URLs: only public addresses are fetched unless the owner allows private ones (rag index).
+    allow_private_urls: bool = False
+    # The chat app: sharing, logins, uploads and how much one login may ask of it.
+    share: bool = False
+    auth: tuple[str, ...] = field(default=(), repr=False)  # visitors' logins, "user:pass" each
+    admin_auth: str | None = field(default=None, repr=False)  # the owner's "user:pass"
+    uploads: Path | None = None  # None: uploads/ beside the index
+    queue_size: int = 64  # requests waiting at once; more get "busy, try again in a moment"
+    ask_rate: int = 30  # questions per login (or client, without a login) per minute
+    add_rate: int = 20  # library changes per login (or client) per minute
 
     def llm(self) -> LLM | None:
         """The configured language model, or None for extractive answers."""
@@ -49,7 +59,7 @@ class Config:
         return replace(self, **{k: v for k, v in values.items() if v is not None})
 
 
-def _parse(name: str, raw: str, kind: type) -> object:
+def _parse(name: str, raw: str, kind: Callable[[str], object]) -> object:
     if kind is bool:
         lowered = raw.strip().lower()
         if lowered in {"1", "true", "yes", "on"}:
@@ -79,6 +89,14 @@ _KINDS = {
     "llm_model": str,
     "llm_api_key": str,
     "llm_timeout": float,
+    "allow_private_urls": bool,
+    "share": bool,
+    "auth": lambda raw: (raw,),
+    "admin_auth": str,
+    "uploads": Path,
+    "queue_size": int,
+    "ask_rate": int,
+    "add_rate": int,
 }
 
 
@@ -108,5 +126,8 @@ def validate(config: Config) -> None:
             f"the LLM URL {config.llm_url!r} is not an http(s) URL; "
             "give the server's address, such as http://127.0.0.1:11434/v1."
         )
+    for name in ("queue_size", "ask_rate", "add_rate"):
+        if getattr(config, name) < 1:
+            raise ConfigError(f"{name} must be at least 1, got {getattr(config, name)}.")
     if config.batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, got {config.batch_size}.")

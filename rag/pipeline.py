@@ -98,7 +98,12 @@ def index_sources(
         known = writer.hashes()
         seen: set[str] = set()
         pending: list[Article] = []
-        for item in read_sources(inputs, timeout=config.timeout, max_bytes=config.max_bytes):
+        for item in read_sources(
+            inputs,
+            timeout=config.timeout,
+            max_bytes=config.max_bytes,
+            allow_private_urls=config.allow_private_urls,
+        ):
             seen.add(item.source)
             if isinstance(item, Skipped):
                 report.skipped.append(item)

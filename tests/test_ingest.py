@@ -456,7 +456,11 @@ def test_bad_inputs_are_skipped_while_the_batch_goes_on(tmp_path: Path, site: st
         )
     ]
     results = list(
-        read_sources([*inputs, dead, f"{site}/nope.html", f"{site}/logo.png", str(SEED)], timeout=2)
+        read_sources(
+            [*inputs, dead, f"{site}/nope.html", f"{site}/logo.png", str(SEED)],
+            timeout=2,
+            allow_private_urls=True,  # the test servers are on loopback
+        )
     )
     reasons = skips(results)
     assert reasons == {
@@ -485,12 +489,14 @@ def test_timeout_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
         silent.bind(("127.0.0.1", 0))
         silent.listen(1)
         url = f"http://127.0.0.1:{silent.getsockname()[1]}/slow"
-        [result] = read_sources([url], timeout=0.5)
+        [result] = read_sources([url], timeout=0.5, allow_private_urls=True)
     assert result == Skipped(url, "could not connect: timed out after 0.5 s")
 
 
 def test_url_ingestion_from_local_server(site: str) -> None:
-    page, notes = read_sources([f"{site}/library.html", f"{site}/notes.txt"])
+    page, notes = read_sources(
+        [f"{site}/library.html", f"{site}/notes.txt"], allow_private_urls=True
+    )
     assert isinstance(page, Article) and isinstance(notes, Article)
     assert (page.source, page.url, page.title) == (
         f"{site}/library.html",

@@ -3,6 +3,7 @@
 Modules, in the order data passes through them:
 
     sources.py   read_sources: files, folders and http(s) URLs, each handed to its reader
+    fetch.py     fetch: a web page from a public address only, every redirect checked
     decode.py    decode_text: bytes to text, by declared charset, BOM or guess
     text.py      parse_text: plain text and Markdown
     html.py      parse_html: the main text of a web page

@@ -3,32 +3,36 @@
 from __future__ import annotations
 
 import os
-import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from http.client import HTTPException
 from pathlib import Path
-from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 
 from rag.errors import IngestError
 from rag.ingest.article import _SUFFIXES, _SUPPORTED, Article, Skipped, _Reader, _SourceError
 from rag.ingest.decode import _decode
+from rag.ingest.fetch import _size_limit, fetch
 from rag.ingest.html import parse_html
 from rag.ingest.pdf import parse_pdf
 from rag.ingest.records import parse_records
 from rag.ingest.text import parse_text
 
-_USER_AGENT = "rag-ingest/0.1 (question answering over articles)"
-
 
 def read_sources(
-    inputs: Sequence[str], *, timeout: float = 10.0, max_bytes: int = 50_000_000
+    inputs: Sequence[str],
+    *,
+    timeout: float = 10.0,
+    max_bytes: int = 50_000_000,
+    allow_private_urls: bool = False,
 ) -> Iterator[Article | Skipped]:
-    """Yield every article under the given files, folders and http(s) URLs, or a Skipped each."""
+    """Yield every article under the given files, folders and http(s) URLs, or a Skipped each.
+
+    URLs are fetched only from public addresses unless allow_private_urls (see fetch.py)."""
     for given in inputs:
         given = os.fspath(given)
         if given.lower().startswith(("http://", "https://")):
-            yield from _guarded(given, lambda u=given: _read_url(u, timeout, max_bytes))
+            yield from _guarded(
+                given, lambda u=given: _read_url(u, timeout, max_bytes, allow_private_urls)
+            )
             continue
         path = Path(given)
         if not given or not path.exists():
@@ -69,10 +73,6 @@ def _walk(root: Path) -> list[Path]:
             if not n.startswith(".") and Path(n).suffix.lower() in _SUFFIXES
         ]
     return sorted(found, key=lambda p: p.parts)
-
-
-def _size_limit(max_bytes: int) -> str:
-    return f"{max_bytes / 1e6:g} MB" if max_bytes >= 1_000_000 else f"{max_bytes:,} bytes"
 
 
 def _read_file(path: Path, max_bytes: int) -> Iterator[Article | Skipped]:
@@ -126,29 +126,11 @@ def _parse(
         yield parse_text(text, source, markdown=reader == "markdown", url=url)
 
 
-def _read_url(url: str, timeout: float, max_bytes: int) -> Iterator[Article | Skipped]:
-    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            data = response.read(max_bytes + 1)
-            kind = response.headers.get_content_type()
-            charset = response.headers.get_content_charset()
-            final_url = response.geturl()
-    except HTTPError as error:
-        error.close()  # the error holds the open response; leaving it to GC leaks a socket
-        raise _SourceError(url, f"HTTP {error.code} {error.reason}") from error
-    except (OSError, HTTPException, ValueError) as error:  # URLError and timeouts are OSErrors
-        cause = error.reason if isinstance(error, URLError) else error
-        if isinstance(cause, TimeoutError):
-            raise _SourceError(url, f"could not connect: timed out after {timeout:g} s") from error
-        detail = cause.strerror if isinstance(cause, OSError) and cause.strerror else cause
-        raise _SourceError(url, f"could not connect: {detail}") from error
-    if len(data) > max_bytes:
-        raise _SourceError(
-            url,
-            f"response is larger than the {_size_limit(max_bytes)} limit; "
-            "download and split it or raise --max-bytes",
-        )
+def _read_url(
+    url: str, timeout: float, max_bytes: int, allow_private: bool
+) -> Iterator[Article | Skipped]:
+    fetched = fetch(url, timeout=timeout, max_bytes=max_bytes, allow_private=allow_private)
+    data, kind, final_url = fetched.data, fetched.content_type, fetched.url
     if not data:
         raise _SourceError(url, "response is empty")
     suffix = Path(urlsplit(final_url).path).suffix.lower()
@@ -173,4 +155,4 @@ def _read_url(url: str, timeout: float, max_bytes: int) -> Iterator[Article | Sk
             "PDF, JSON or plain text instead",
         )
     lines = True if kind in ("application/x-ndjson", "application/jsonl") else None
-    yield from _parse(data, url, reader, url=final_url, charset=charset, lines=lines)
+    yield from _parse(data, url, reader, url=final_url, charset=fetched.charset, lines=lines)
