@@ -20,3 +20,7 @@ class ConfigError(RagError):
 class IndexWriteError(RagError):
     """An index could not be written (disk full, file too large, no permission); the previous
     generation is left live and untouched."""
+
+
+class AccessError(RagError):
+    """A login may not do this (change the library), or has sent too much for now."""

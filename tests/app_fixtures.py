@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from gradio_client import Client
 
-from rag.chat import ChatService, build_app, start
+from rag.chat import ChatService, Login, build_app, start
 from rag.config import Config
 
 CHROMIUM = "/usr/bin/chromium"
@@ -66,12 +66,44 @@ def app(tmp_path_factory, seed_index, embedder) -> Iterator[RunningApp]:
     """The chat app on a free loopback port over a private copy of the sample index."""
     root = tmp_path_factory.mktemp("app")
     shutil.copytree(seed_index, root / "index")
-    config = Config(index_dir=root / "index")
+    # Limits high enough that these tests, all from one address, never meet them.
+    config = Config(index_dir=root / "index", ask_rate=10_000, add_rate=10_000)
     service = ChatService(config, embedder=embedder, upload_dir=root / "uploads")
     demo = build_app(service)
     url = start(demo, service, host="127.0.0.1", port=free_port())
     yield RunningApp(url, service, root)
     demo.close()
+
+
+VISITORS = (Login("ana", "ana-visits"), Login("ben", "ben-visits"))
+OWNER = Login("owner", "owner-edits")
+
+
+@pytest.fixture(scope="module")
+def shared_app(tmp_path_factory, seed_index, embedder) -> Iterator[RunningApp]:
+    """The app with a login, as when shared: visitors ana and ben may ask; owner may also
+    change the library. Each login may ask 6 questions a minute."""
+    root = tmp_path_factory.mktemp("shared")
+    shutil.copytree(seed_index, root / "index")
+    config = Config(index_dir=root / "index", ask_rate=6, add_rate=100, share=True)
+    service = ChatService(
+        config, embedder=embedder, upload_dir=root / "uploads", shared=True, owner=OWNER.user
+    )
+    demo = build_app(service)
+    url = start(demo, service, host="127.0.0.1", port=free_port(), logins=[*VISITORS, OWNER])
+    yield RunningApp(url, service, root)
+    demo.close()
+
+
+def login_client(app: RunningApp, login: Login) -> Client:
+    """A gradio_client signed in with login."""
+    return Client(
+        app.url,
+        auth=(login.user, login.password),
+        verbose=False,
+        analytics_enabled=False,
+        download_files=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +122,19 @@ def browser():
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+def sign_in(browser, app: RunningApp, login: Login):
+    """A fresh browser context signed in through the app's login form; returns its page."""
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    tab = context.new_page()
+    tab.set_default_timeout(30_000)
+    tab.goto(app.url)
+    tab.get_by_label("username").fill(login.user)
+    tab.get_by_label("password").fill(login.password)
+    tab.get_by_role("button", name="Login").click()
+    tab.wait_for_selector("#question textarea")
+    return tab
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ from gradio_client import handle_file
 
 from rag.chat import answer_from_dict, chat_history, stream_prefixes
 from tests.app_fixtures import ENVOY_QUESTION, app, client  # noqa: F401 — fixtures
+from tests.network import network  # noqa: F401 — fixture
+from tests.test_fetch import PUBLIC
 
 
 def assert_well_cited(data: dict) -> None:
@@ -73,7 +75,7 @@ def test_uploaded_article_is_answered_without_restart(client, app, tmp_path):  #
     assert again["added"] == [] and again["unchanged"] == 1
 
 
-def test_pasted_text_and_url_are_added(client, tmp_path):  # noqa: F811
+def test_pasted_text_and_url_are_added(client, network, tmp_path):  # noqa: F811
     pasted = client.predict(
         "",
         None,
@@ -93,7 +95,10 @@ def test_pasted_text_and_url_are_added(client, tmp_path):  # noqa: F811
     handler.log_message = lambda *args: None
     with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
         threading.Thread(target=server.serve_forever, daemon=True).start()
-        url = f"http://127.0.0.1:{server.server_address[1]}/page.html"
+        # A public site, as the app fetches only those; the test network serves it locally.
+        network.name("orchard.example", [PUBLIC])
+        network.route(PUBLIC, 80, server.server_address[1])
+        url = "http://orchard.example/page.html"
         added = client.predict(url, None, "", api_name="/add_article")
         server.shutdown()
     assert added["added"] == [url], added

@@ -159,7 +159,7 @@ def test_odd_upload_names_are_stored_inside_uploads(app, client, name):  # noqa:
     [stored] = map(Path, report["added"])
     assert stored.parent == (app.root / "uploads").resolve()
     assert SAFE_NAME.fullmatch(stored.name), stored.name
-    assert sorted(p.name for p in app.root.iterdir()) == ["index", "uploads"]
+    assert sorted(p.name for p in app.root.iterdir()) == ["index", "index-changes.jsonl", "uploads"]
 
 
 def test_upload_size_and_count_limits(app, client):  # noqa: F811

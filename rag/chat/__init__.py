@@ -9,6 +9,7 @@ Modules, from the page's parts to the server that runs it:
     render.py    inert, sources_html, chat_history…: article text, names and questions as HTML
     uploads.py   safe_upload_name, store_upload: accepted types, sanitized names, atomic saves
     service.py   ChatService: questions, the library and uploads over one index
+    limits.py    RateLimit: how many questions and library changes one login may send
     page.py      build_app: the Chat, Library and Settings tabs and the JSON API
     launch.py    serve: the login, the first index, the server and its share link
 """
@@ -23,6 +24,7 @@ from rag.chat.launch import (
     SHARE_TIMEOUT,
     Login,
     decide_login,
+    decide_logins,
     ensure_index,
     open_share_link,
     serve,
@@ -60,6 +62,7 @@ __all__ = [
     "build_app",
     "chat_history",
     "decide_login",
+    "decide_logins",
     "ensure_index",
     "example_questions",
     "inert",

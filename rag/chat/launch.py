@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import os
+import json
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from rag.store import current_generation
 
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "sample"
 DEFAULT_USER = "rag"
+OWNER_USER = "owner"
 # gradio/blocks.py launch(): "This share link is temporary and will last for up to 1 week".
 SHARE_LIFETIME = "1 week"
 # Gradio itself may wait 30 s for its API server and 30 s more for the tunnel; we wait less.
@@ -39,27 +40,56 @@ CSS = """
 
 @dataclass(frozen=True)
 class Login:
-    """The one user and password the server asks for."""
+    """A user and password the server accepts."""
 
     user: str
     password: str
     generated: bool = False
 
 
+def _parse_login(given: str, option: str) -> Login:
+    user, sep, password = given.partition(":")
+    if not sep or not user or not password:
+        raise ConfigError(
+            f"{option} must look like user:password, got {given!r}; "
+            "give both parts separated by a colon."
+        )
+    return Login(user, password)
+
+
 def decide_login(share: bool, auth: str | None) -> Login | None:
     """The login to require: `user:pass` when given; for a shared app without one, a generated
     password (a public link must never be open to anyone); else None."""
     if auth:
-        user, sep, password = auth.partition(":")
-        if not sep or not user or not password:
-            raise ConfigError(
-                f"--auth/RAG_AUTH must look like user:password, got {auth!r}; "
-                "give both parts separated by a colon."
-            )
-        return Login(user, password)
+        return _parse_login(auth, "--auth/RAG_AUTH")
     if share:
         return Login(DEFAULT_USER, secrets.token_urlsafe(12), generated=True)
     return None
+
+
+def decide_logins(
+    share: bool, auths: Sequence[str], admin_auth: str | None
+) -> tuple[list[Login], Login | None]:
+    """The visitors' logins and the owner's.
+
+    Visitors: each `user:pass` given; a shared app without any gets a generated one. The owner,
+    the only login that may change the library: admin_auth when given; when the app has any
+    other login, a generated one; else None (a local app without a login: everyone may)."""
+    visitors = [_parse_login(auth, "--auth/RAG_AUTH") for auth in auths if auth]
+    if share and not visitors and not admin_auth:
+        visitors = [decide_login(share, None)]
+    if admin_auth:
+        owner = _parse_login(admin_auth, "--admin-auth/RAG_ADMIN_AUTH")
+    elif visitors:
+        owner = Login(OWNER_USER, secrets.token_urlsafe(12), generated=True)
+    else:
+        return visitors, None
+    if owner.user in {v.user for v in visitors}:
+        raise ConfigError(
+            f"the owner's login and a visitor's login both use the user name {owner.user!r}; "
+            "give the owner (--admin-auth) a user name of their own."
+        )
+    return visitors, owner
 
 
 def ensure_index(
@@ -127,14 +157,44 @@ class UploadLimit:
         await self.app(scope, receive, send)
 
 
-async def _refuse(send: Callable, status: int, text: str) -> None:
+BUSY = "The app is busy; try again in a moment."
+
+
+class BusyMessage:
+    """ASGI middleware: a request refused because the queue is full (Gradio's 503) is told, in
+    words, that the app is busy and to try again in a moment."""
+
+    def __init__(self, app: Callable):
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http" or not scope["path"].rstrip("/").endswith("/queue/join"):
+            return await self.app(scope, receive, send)
+        refused = False
+
+        async def relay(message: dict) -> None:
+            nonlocal refused
+            if message["type"] == "http.response.start" and message["status"] == 503:
+                refused = True
+            elif not refused:
+                await send(message)
+            elif not message.get("more_body"):
+                detail = json.dumps({"detail": BUSY})
+                await _refuse(send, 503, detail, content_type=b"application/json")
+
+        await self.app(scope, receive, relay)
+
+
+async def _refuse(
+    send: Callable, status: int, text: str, content_type: bytes = b"text/plain; charset=utf-8"
+) -> None:
     body = text.encode("utf-8")
     await send(
         {
             "type": "http.response.start",
             "status": status,
             "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-type", content_type),
                 (b"content-length", str(len(body)).encode()),
             ],
         }
@@ -148,7 +208,7 @@ def start(
     *,
     host: str = "127.0.0.1",
     port: int | None = None,
-    login: Login | None = None,
+    logins: Sequence[Login] = (),
 ) -> str:
     """Start serving the app in the background; returns its local URL.
 
@@ -162,14 +222,19 @@ def start(
         server_port=port,
         prevent_thread_lock=True,
         quiet=True,
-        auth=(login.user, login.password) if login else None,
+        auth=[(login.user, login.password) for login in logins] or None,
         share=False,
         max_file_size=service.config.max_bytes,
         css=CSS,
         footer_links=["api"],
         enable_monitoring=False,
         ssr_mode=False,
-        app_kwargs={"middleware": [Middleware(UploadLimit, max_bytes=service.config.max_bytes)]},
+        app_kwargs={
+            "middleware": [
+                Middleware(UploadLimit, max_bytes=service.config.max_bytes),
+                Middleware(BusyMessage),
+            ]
+        },
     )
     return demo.local_url
 
@@ -239,38 +304,40 @@ def open_share_link(demo: gr.Blocks, timeout: float = SHARE_TIMEOUT) -> tuple[st
     )
 
 
-def serve(
-    config: Config,
-    *,
-    host: str = "127.0.0.1",
-    port: int | None = None,
-    share: bool | None = None,
-    auth: str | None = None,
-    upload_dir: Path | None = None,
-) -> int:
-    """Run the chat app until interrupted (flags win over RAG_SHARE, RAG_AUTH, RAG_UPLOADS)."""
+def serve(config: Config, *, host: str = "127.0.0.1", port: int | None = None) -> int:
+    """Run the chat app until interrupted (config.share, auth, admin_auth, uploads)."""
 
     def say(line: str) -> None:
         print(line, flush=True)
 
-    if share is None:
-        share = os.environ.get("RAG_SHARE", "").strip().lower() in {"1", "true", "yes", "on"}
-    login = decide_login(share, auth or os.environ.get("RAG_AUTH") or None)
-    upload_dir = upload_dir or (
-        Path(os.environ["RAG_UPLOADS"]) if os.environ.get("RAG_UPLOADS") else None
-    )
+    visitors, owner = decide_logins(config.share, config.auth, config.admin_auth)
     embedder = load_embedder(model_for(config), config.bf16)
     ensure_index(config, embedder, say)
-    service = ChatService(config, embedder=embedder, upload_dir=upload_dir, shared=bool(share))
+    service = ChatService(
+        config,
+        embedder=embedder,
+        upload_dir=config.uploads,
+        shared=config.share,
+        owner=owner.user if owner else None,
+    )
     demo = build_app(service)
-    if login is not None and login.generated:
+    for login in visitors:
+        if login.generated:
+            say(
+                f"Sharing needs a login — user: {login.user}  password: {login.password}  "
+                "(generated for this run; choose your own with --auth user:pass or RAG_AUTH)."
+            )
+    if owner is not None and owner.generated:
         say(
-            f"Sharing needs a login — user: {login.user}  password: {login.password}  (generated "
-            "for this run; choose your own with --auth user:pass or RAG_AUTH)."
+            f"Only the owner may add or remove articles — user: {owner.user}  password: "
+            f"{owner.password}  (generated for this run; choose your own with --admin-auth "
+            "user:pass or RAG_ADMIN_AUTH)."
         )
-    url = start(demo, service, host=host, port=port, login=login)
+    url = start(
+        demo, service, host=host, port=port, logins=[*visitors, *([owner] if owner else [])]
+    )
     say(f"Serving the chat on {url} (Ctrl-C stops it).")
-    if share:
+    if config.share:
         say(open_share_link(demo)[1])
     with contextlib.suppress(KeyboardInterrupt):
         demo.block_thread()

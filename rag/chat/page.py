@@ -13,6 +13,17 @@ from rag.chat.uploads import ALLOWED_UPLOADS
 from rag.errors import RagError
 
 STREAM_DELAY = 0.03
+READ_ONLY = (
+    "The library is read-only for this login: ask away; the app's owner adds and removes articles."
+)
+
+
+def _who(request: gr.Request | None) -> tuple[str | None, str | None]:
+    """The login of a request (None without one) and the client's address."""
+    if request is None:
+        return None, None
+    client = request.client.host if request.client else None
+    return getattr(request, "username", None), client
 
 
 def build_app(service: ChatService) -> gr.Blocks:
@@ -28,7 +39,9 @@ def build_app(service: ChatService) -> gr.Blocks:
         llm_url: str,
         llm_model: str,
         llm_key: str,
+        request: gr.Request,
     ):
+        login, client = _who(request)
         transcript = list(transcript or [])
         shown = chat_history(transcript, show_scores)
         asked = {"role": "user", "content": inert(question or "")}
@@ -37,7 +50,9 @@ def build_app(service: ChatService) -> gr.Blocks:
         draft = ""
         try:
             llm = service.llm(use_llm, llm_url, llm_model, llm_key)
-            for event in service.ask_stream(question or "", int(k), history=history, llm=llm):
+            for event in service.ask_stream(
+                question or "", int(k), history=history, llm=llm, who=login or client
+            ):
                 if isinstance(event, dict):
                     data = event
                     break
@@ -86,20 +101,32 @@ def build_app(service: ChatService) -> gr.Blocks:
         choices = [(f"{a.title} — {service.show_source(a.source)}", a.source) for a in articles]
         return (library_html(articles, service.show_source), gr.update(choices=choices, value=None))
 
-    def on_load(transcript: list | None, show_scores: bool):
+    def on_load(transcript: list | None, show_scores: bool, request: gr.Request):
+        editor = service.may_change(_who(request)[0])
         return (
             gr.update(
                 value=chat_history(transcript or [], show_scores),
                 examples=examples(),
             ),
             *library_view(),
+            gr.update(visible=editor),
+            gr.update(visible=editor),
+            gr.update(visible=not editor),
         )
 
     # Gradio shows a progress bar for a function whose default is a gr.Progress.
-    def add_article(url: str, file: str | None, text: str, progress=gr.Progress()) -> dict:  # noqa: B008
-        """Add an article from a URL, an uploaded file (.txt .md .html .pdf .jsonl) or pasted
-        text; returns the indexing report {"summary", "added", "updated", "unchanged",
-        "removed", "skipped": [{"source", "reason"}]}, or {"error"}."""
+    def add_article(
+        url: str,
+        file: str | None,
+        text: str,
+        request: gr.Request,
+        progress=gr.Progress(),  # noqa: B008
+    ) -> dict:
+        """Add an article from a URL (public addresses only), an uploaded file (.txt .md .html
+        .pdf .jsonl) or pasted text; returns the indexing report {"summary", "added",
+        "updated", "unchanged", "removed", "skipped": [{"source", "reason"}]}, or {"error"}.
+        When the app has a login, only the owner's may add."""
+        login, client = _who(request)
         progress(0.05, desc="Saving the article…")
         try:
             report = service.add(
@@ -107,18 +134,22 @@ def build_app(service: ChatService) -> gr.Blocks:
                 file=file,
                 text=text or "",
                 on_wait=lambda: progress(0.1, desc="Waiting for another indexing job to finish…"),
+                login=login,
+                client=client,
             )
         except RagError as error:
             return {"error": str(error)}
         progress(1.0, desc="Indexed.")
         return report_dict(report)
 
-    def remove_article(source: str) -> dict:
-        """Remove the article with this source from the index; returns {"removed": [...]}."""
+    def remove_article(source: str, request: gr.Request) -> dict:
+        """Remove the article with this source from the index; returns {"removed": [...]}, or
+        {"error"}. When the app has a login, only the owner's may remove."""
+        login, client = _who(request)
         if not source:
             return {"error": "Choose an article to remove first."}
         try:
-            return {"removed": service.remove(source)}
+            return {"removed": service.remove(source, login=login, client=client)}
         except RagError as error:
             return {"error": str(error)}
 
@@ -135,7 +166,11 @@ def build_app(service: ChatService) -> gr.Blocks:
         return (*library_view(), status, gr.update(examples=examples()), "", None, "")
 
     def ask(
-        question: str, k: int = config.k, history: list | None = None, llm: bool = True
+        question: str,
+        k: int = config.k,
+        history: list | None = None,
+        llm: bool = True,
+        request: gr.Request = None,
     ) -> dict:
         """Answer a question from the indexed articles: {"question", "answer", "abstained",
         "confidence", "citations": [{"n", "article_title", "source", "paragraph_index",
@@ -143,12 +178,14 @@ def build_app(service: ChatService) -> gr.Blocks:
         "sentence", "score"}], "mode", "sentences": [{"text", "status", "cited", "dropped",
         "citation", "support", "missing"}], "supported", "note", "asked"}, or {"question",
         "error"}. history: earlier answers of the conversation, for follow-up questions; llm:
-        use the server's LLM when one is configured."""
+        use the server's LLM when one is configured. Each login may ask a limited number of
+        questions a minute."""
+        login, client = _who(request)
         try:
             model = service.llm(llm)
         except RagError as error:
             return {"question": question, "error": str(error)}
-        return service.ask(question, k, history=history or [], llm=model)
+        return service.ask(question, k, history=history or [], llm=model, who=login or client)
 
     with gr.Blocks(title="Ask the articles", analytics_enabled=False) as demo:
         transcript = gr.BrowserState([], storage_key="rag-chat-transcript")
@@ -178,8 +215,9 @@ def build_app(service: ChatService) -> gr.Blocks:
                     ask_button = gr.Button("Ask", variant="primary", scale=1)
             with gr.Tab("Library", id="library") as library_tab:
                 library = gr.HTML(elem_id="library")
+                read_only = gr.Markdown(READ_ONLY, visible=False, elem_id="library-read-only")
                 with gr.Row():
-                    with gr.Column():
+                    with gr.Column() as editor:
                         upload = gr.File(
                             label="Upload an article (.txt .md .html .pdf .jsonl)",
                             file_types=list(ALLOWED_UPLOADS),
@@ -192,7 +230,7 @@ def build_app(service: ChatService) -> gr.Blocks:
                         status = gr.Markdown(elem_id="library-status")
                         with gr.Accordion("Indexing report (JSON)", open=False):
                             report = gr.JSON(label="Report")
-                    with gr.Column():
+                    with gr.Column() as remover:
                         # Custom values: API callers name any source, not this page's list.
                         chosen = gr.Dropdown(
                             label="Remove an article", choices=[], allow_custom_value=True
@@ -278,7 +316,7 @@ def build_app(service: ChatService) -> gr.Blocks:
         demo.load(
             on_load,
             [transcript, show_scores],
-            [chatbot, library, chosen],
+            [chatbot, library, chosen, editor, remover, read_only],
             api_name="load",
             api_visibility="private",
         )
@@ -304,5 +342,6 @@ def build_app(service: ChatService) -> gr.Blocks:
             concurrency_id="library",
         ).then(after_change, report, changed, api_name="after_remove", api_visibility="private")
         gr.api(ask, api_name="ask")
-    demo.queue(default_concurrency_limit=8)
+    # Beyond queue_size waiting requests, the page says the app is busy and to try again.
+    demo.queue(default_concurrency_limit=8, max_size=config.queue_size)
     return demo

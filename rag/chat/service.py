@@ -3,27 +3,41 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
+import json
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from rag.answer import Answer
+from rag.chat.limits import RateLimit, too_many
 from rag.chat.render import example_questions
 from rag.chat.uploads import UploadError, store_upload
 from rag.config import Config
 from rag.embed import Embedder, load_embedder
-from rag.errors import RagError
+from rag.errors import AccessError, RagError
 from rag.followup import Turn
 from rag.llm import LLM
 from rag.pipeline import IndexReport, Pipeline, index_sources, model_for, remove_articles
 from rag.store import ArticleInfo
 
 MAX_K = 50
+OWNER_ONLY = (
+    "Only the owner can change the library; sign in with the owner's login to add or remove "
+    "articles."
+)
 
 
 class ChatService:
-    """Questions, the library and uploads over one index; safe to call from many sessions."""
+    """Questions, the library and uploads over one index; safe to call from many sessions.
+
+    Who may do what: with an owner (the app has a login), only the owner's login may change the
+    library; without one, everyone may. Each login — or client address, without a login — may
+    ask config.ask_rate questions and make config.add_rate library changes a minute. Every
+    change, and every refused attempt, is appended to changes_log (JSON lines).
+    """
 
     def __init__(
         self,
@@ -32,8 +46,17 @@ class ChatService:
         embedder: Embedder | None = None,
         upload_dir: Path | None = None,
         shared: bool = False,
+        owner: str | None = None,
     ):
-        self.config = config
+        # The app's visitors never make the server fetch private addresses, whatever the
+        # owner allows for command-line indexing.
+        self.config = config = replace(config, allow_private_urls=False)
+        self.owner = owner
+        self.questions = RateLimit(config.ask_rate)
+        self.changes = RateLimit(config.add_rate)
+        index_dir = Path(config.index_dir)
+        self.changes_log = (index_dir.parent / f"{index_dir.name}-changes.jsonl").resolve()
+        self._logging = threading.Lock()
         # On a shared link, strangers must not point the server at other hosts: the LLM's
         # address is then the server's own setting only.
         self.llm_url_editable = not shared
@@ -66,6 +89,10 @@ class ChatService:
             timeout=self.config.llm_timeout,
         )
 
+    def may_change(self, login: str | None) -> bool:
+        """Whether this login may add and remove articles: the owner's, or anyone's without one."""
+        return self.owner is None or login == self.owner
+
     def ask_stream(
         self,
         question: str,
@@ -73,9 +100,14 @@ class ChatService:
         *,
         history: Sequence[Mapping] = (),
         llm: LLM | None = None,
+        who: str | None = None,
     ) -> Iterator[str | dict]:
         """The LLM's text as it is written (LLM mode), then the answer data (Answer.to_dict()),
-        or {"question", "error"} when it cannot be asked. history: earlier answers' data."""
+        or {"question", "error"} when it cannot be asked. history: earlier answers' data; who:
+        the login or client asking, counted against config.ask_rate."""
+        if who is not None and (wait := self.questions.take(who)):
+            yield {"question": question, "error": too_many("questions", self.config.ask_rate, wait)}
+            return
         if k is not None and not 1 <= int(k) <= MAX_K:
             yield {"question": question, "error": f"k must be between 1 and {MAX_K}, got {k}."}
             return
@@ -95,9 +127,10 @@ class ChatService:
         *,
         history: Sequence[Mapping] = (),
         llm: LLM | None = None,
+        who: str | None = None,
     ) -> dict:
         """Answer data (Answer.to_dict()), or {"question", "error"} when it cannot be asked."""
-        for event in self.ask_stream(question, k, history=history, llm=llm):
+        for event in self.ask_stream(question, k, history=history, llm=llm, who=who):
             if isinstance(event, dict):
                 return event
         raise AssertionError("ask_stream ended without an answer")  # pragma: no cover
@@ -132,9 +165,14 @@ class ChatService:
         file: str | None = None,
         text: str = "",
         on_wait: Callable[[], None] | None = None,
+        login: str | None = None,
+        client: str | None = None,
     ) -> IndexReport:
-        """Index an uploaded file, a URL, or pasted text; returns what the indexing run did."""
+        """Index an uploaded file, a URL, or pasted text; returns what the indexing run did.
+        login: who asks (only the owner may, when there is one); client: their address."""
         url = (url or "").strip()
+        offered = [x for x in (url, Path(file).name if file else "", text and "pasted text") if x]
+        self._admit("add", offered, login, client)
         if url and not url.lower().startswith(("http://", "https://")):
             raise UploadError(
                 f"{url!r} is not an http(s) URL; give a full address "
@@ -159,16 +197,56 @@ class ChatService:
         if not inputs:
             raise UploadError("Nothing to add; upload a file, give a URL or paste the text.")
         with self._write_lock(on_wait):
-            return index_sources(self.config, inputs, embedder=self.model)
+            report = index_sources(self.config, inputs, embedder=self.model)
+            self._log(
+                "add",
+                login,
+                client,
+                what=inputs,
+                added=report.added,
+                updated=report.updated,
+                skipped=[{"source": s.source, "reason": s.reason} for s in report.skipped],
+            )
+        return report
 
-    def remove(self, source: str) -> list[str]:
-        """Remove one article (by source) from the index, and its stored upload if any."""
+    def remove(
+        self, source: str, *, login: str | None = None, client: str | None = None
+    ) -> list[str]:
+        """Remove one article (by source) from the index, and its stored upload if any.
+        login: who asks (only the owner may, when there is one); client: their address."""
+        self._admit("remove", [source], login, client)
         with self._write_lock(None):
             removed = remove_articles(self.config, [source], model=self.model.name)
+            self._log("remove", login, client, what=[source], removed=removed)
         path = Path(source)
         if removed and path.parent == self.upload_dir:
             path.unlink(missing_ok=True)
         return removed
+
+    def _admit(self, action: str, what: list[str], login: str | None, client: str | None) -> None:
+        """Raise AccessError unless this login may change the library now; log a refusal."""
+        if not self.may_change(login):
+            self._log("refused", login, client, what=what, wanted=action, why="not the owner")
+            raise AccessError(OWNER_ONLY)
+        wait = self.changes.take(login or client or "")
+        if wait:
+            self._log("refused", login, client, what=what, wanted=action, why="rate")
+            raise AccessError(too_many("library changes", self.config.add_rate, wait))
+
+    def _log(self, action: str, login: str | None, client: str | None, **details: object) -> None:
+        """Append one line to the change log: when, which login (and address), what."""
+        record = {
+            "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "login": login,
+            "client": client,
+            "action": action,
+            **details,
+        }
+        line = json.dumps(record, ensure_ascii=False) + "\n"
+        with self._logging:
+            self.changes_log.parent.mkdir(parents=True, exist_ok=True)
+            with self.changes_log.open("a", encoding="utf-8") as log:
+                log.write(line)
 
     @contextlib.contextmanager
     def _write_lock(self, on_wait: Callable[[], None] | None) -> Iterator[None]:
