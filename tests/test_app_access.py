@@ -13,10 +13,11 @@ import httpx
 import pytest
 from gradio_client import Client
 
-from rag.chat import ChatService, build_app, start
+from rag.chat import ChatService, Login, build_app, decide_logins, start
 from rag.chat.service import OWNER_ONLY
-from rag.config import Config
-from rag.errors import AccessError
+from rag.cli import _config, build_parser
+from rag.config import Config, from_env
+from rag.errors import AccessError, ConfigError
 from tests.app_fixtures import (  # noqa: F401 — fixtures
     ENVOY_QUESTION,
     OWNER,
@@ -241,3 +242,38 @@ CALL = """async ({api, data}) => {
   const {event_id} = await sent.json();
   return await (await fetch(`gradio_api/call/${api}/${event_id}`)).text();
 }"""
+
+
+def test_the_owner_login_is_generated_when_missing_and_kept_apart_from_visitors():
+    visitors, owner = decide_logins(share=True, auths=(), admin_auth=None)
+    [visitor] = visitors
+    assert (visitor.user, owner.user) == ("rag", "owner") and visitor.generated and owner.generated
+    assert len(owner.password) >= 16 and owner.password != visitor.password
+    assert decide_logins(share=False, auths=(), admin_auth=None) == ([], None)
+    assert decide_logins(share=False, auths=("ana:a", "ben:b"), admin_auth="boss:c:d") == (
+        [Login("ana", "a"), Login("ben", "b")],
+        Login("boss", "c:d"),
+    )
+    assert decide_logins(share=True, auths=(), admin_auth="boss:c") == ([], Login("boss", "c"))
+    with pytest.raises(ConfigError, match="both use the user name 'ana'; give the owner"):
+        decide_logins(share=False, auths=("ana:a",), admin_auth="ana:b")
+    with pytest.raises(ConfigError, match="--admin-auth/RAG_ADMIN_AUTH must look like user:pass"):
+        decide_logins(share=False, auths=(), admin_auth="boss")
+
+
+def test_sharing_settings_come_from_flags_then_the_environment(monkeypatch):
+    env = {"RAG_ADMIN_AUTH": "boss:pw1", "RAG_AUTH": "ana:pw2", "RAG_ASK_RATE": "3"}
+    config = from_env(env)
+    assert (config.admin_auth, config.auth, config.ask_rate) == ("boss:pw1", ("ana:pw2",), 3)
+    assert "pw1" not in repr(config) and "pw2" not in repr(config)
+    assert from_env({"RAG_ALLOW_PRIVATE_URLS": "1"}).allow_private_urls is True
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    args = build_parser().parse_args(
+        ["serve", "--auth", "ana:x", "--auth", "ben:y", "--admin-auth", "o:z", "--queue-size", "9"]
+    )
+    config = _config(args)
+    assert (config.auth, config.admin_auth, config.queue_size) == (("ana:x", "ben:y"), "o:z", 9)
+    assert config.ask_rate == 3 and config.allow_private_urls is False
+    with pytest.raises(ConfigError, match="ask_rate must be at least 1, got 0"):
+        from_env({"RAG_ASK_RATE": "0"})

@@ -20,6 +20,7 @@ from gradio_client import Client, handle_file
 from rag.answer import Answer
 from rag.chat import UploadError, decide_login, safe_upload_name, store_upload
 from rag.chat.render import answer_html
+from rag.chat.service import OWNER_ONLY
 from rag.errors import ConfigError
 from rag.store import current_generation
 from tests.app_fixtures import (  # noqa: F401 — fixtures
@@ -264,6 +265,15 @@ def test_first_start_builds_the_sample_index_and_share_failure_keeps_serving(tmp
         assert httpx.get(f"{url}config").status_code == 401  # the login is required
         local = Client(url, auth=("rag", password), verbose=False, analytics_enabled=False)
         assert "Khalilzad" in local.predict(ENVOY_QUESTION, api_name="/ask")["answer"]
+        # The visitor's login asks; only the owner's, generated and printed once, edits.
+        owner = re.search(
+            r"may add or remove articles — user: owner  password: (\S+)  ", "".join(seen)
+        )
+        assert owner and owner.group(1) != password
+        note = "Pier note\n\nThe pier at Quenby reopened in June."
+        assert local.predict("", None, note, api_name="/add_article") == {"error": OWNER_ONLY}
+        edits = Client(url, auth=("owner", owner.group(1)), verbose=False, analytics_enabled=False)
+        assert len(edits.predict("", None, note, api_name="/add_article")["added"]) == 1
     finally:
         process.terminate()
         try:

@@ -8,8 +8,8 @@ Modules, from the page's parts to the server that runs it:
 
     render.py    inert, sources_html, chat_history…: article text, names and questions as HTML
     uploads.py   safe_upload_name, store_upload: accepted types, sanitized names, atomic saves
-    service.py   ChatService: questions, the library and uploads over one index
     limits.py    RateLimit: how many questions and library changes one login may send
+    service.py   ChatService: questions, the library and uploads over one index
     page.py      build_app: the Chat, Library and Settings tabs and the JSON API
     launch.py    serve: the login, the first index, the server and its share link
 """
