@@ -1,18 +1,23 @@
-"""Load: many gradio_client sessions asking at once, with an article upload in the middle.
+"""Load: many gradio_client sessions asking at once, with an article upload in the middle and a
+visitor flooding the app beyond its rate limit.
 
-Starts the app (`rag serve`) on 127.0.0.1 over a fresh index of the sample article, then:
+Starts the app (`rag serve`) on 127.0.0.1 over a fresh index of the sample article, with a login
+for each session (as a shared app has), a flooder's login and the owner's, then:
 
-- baseline: one session asks the questions one after another;
+- baseline: the owner's session asks the questions one after another;
 - load: `--sessions` sessions (default 20) each ask `--questions` questions (default 10) at
-  once; when half the questions are answered, another session uploads an article through
-  `/add_article`, and afterwards the app must answer from it.
+  once; when half the questions are answered, the owner uploads an article through
+  `/add_article`, and afterwards the app must answer from it. Meanwhile the flooder sends
+  questions from `--flood` threads (default 8) as fast as it can until the sessions are done:
+  beyond `--ask-rate` a minute (default 30) each is refused with the rate message.
 
-Prints throughput and p50/p95/p99 latency of both, their ratio, and the upload's duration. Any
-error (an exception, an `error` reply, no answer, a question not asked before `--timeout`) is
-counted; the exit status is 1 unless there were none. The run is bounded in questions and in
-time and stops the app by itself.
+Prints throughput and p50/p95/p99 latency of both, their ratio, the upload's duration and what
+the flooder got. Any error of the sessions or the owner (an exception, an `error` reply, no
+answer, a question not asked before `--timeout`) is counted, as is any reply to the flooder other
+than an answer or the rate message; the exit status is 1 unless there were none. The run is
+bounded in questions and in time and stops the app by itself.
 
-    python benchmarks/load.py [--sessions 20] [--questions 10] [--timeout 600]
+    python benchmarks/load.py [--sessions 20] [--questions 10] [--flood 8] [--timeout 600]
 """
 
 from __future__ import annotations
@@ -90,21 +95,61 @@ class Tally:
         )
 
 
+@dataclass
+class Flood:
+    """What one visitor sending too many questions got back."""
+
+    sent: int = 0
+    answered: int = 0
+    limited: int = 0
+    errors: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def ask(self, client: Client, question: str, deadline: float) -> None:
+        """Ask one question; an answer or the rate message is expected, anything else is not."""
+        try:
+            job = client.submit(question, api_name="/ask")
+            reply = job.result(timeout=max(deadline - time.monotonic(), 0.001))
+        except Exception as error:  # counted: the flooder must get an answer or the message
+            reply = {"error": f"{type(error).__name__}: {error}"}
+        with self.lock:
+            self.sent += 1
+            if "answer" in reply:
+                self.answered += 1
+            elif str(reply.get("error", "")).startswith("You have sent "):
+                self.limited += 1
+            else:
+                self.errors.append(f"flooder {question!r}: {reply}")
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
-def start_app(folder: Path, deadline: float) -> tuple[subprocess.Popen, str]:
+OWNER = ("owner", "owner-load-test")
+FLOODER = ("flooder", "flooder-load-test")
+
+
+def session_login(n: int) -> tuple[str, str]:
+    return f"reader{n}", f"reader{n}-load-test"
+
+
+def start_app(
+    folder: Path, deadline: float, args: argparse.Namespace
+) -> tuple[subprocess.Popen, str]:
     """`rag serve` on a free loopback port; returns the process and its URL once it serves."""
     port = free_port()
     env = os.environ | {"GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
-    env.pop("RAG_SHARE", None)
-    env.pop("RAG_AUTH", None)
+    for name in ("RAG_SHARE", "RAG_AUTH", "RAG_ADMIN_AUTH", "RAG_QUEUE_SIZE", "RAG_ADD_RATE"):
+        env.pop(name, None)
+    logins = [session_login(n) for n in range(args.sessions)] + [FLOODER]
     process = subprocess.Popen(
         [sys.executable, "-m", "rag.cli", "serve", "--index", str(folder / "index")]
-        + ["--uploads", str(folder / "uploads"), "--port", str(port)],
+        + ["--uploads", str(folder / "uploads"), "--port", str(port)]
+        + [part for user, password in logins for part in ("--auth", f"{user}:{password}")]
+        + ["--admin-auth", ":".join(OWNER), "--ask-rate", str(args.ask_rate)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -127,6 +172,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--questions", type=int, default=10, help="per session")
+    parser.add_argument("--flood", type=int, default=8, help="the flooder's threads")
+    parser.add_argument("--ask-rate", type=int, default=30, help="questions a minute per login")
     parser.add_argument("--timeout", type=float, default=600, help="seconds for the whole run")
     args = parser.parse_args()
     deadline = time.monotonic() + args.timeout
@@ -142,7 +189,7 @@ def main() -> int:
         )
         if indexed.returncode != 0:
             sys.exit(indexed.stderr)
-        process, url = start_app(folder, deadline)
+        process, url = start_app(folder, deadline, args)
         try:
             return run(url, args, deadline)
         finally:
@@ -154,11 +201,11 @@ def main() -> int:
 
 
 def run(url: str, args: argparse.Namespace, deadline: float) -> int:
-    def session() -> Client:
-        return Client(url, verbose=False, analytics_enabled=False, download_files=False)
+    def session(login: tuple[str, str]) -> Client:
+        return Client(url, auth=login, verbose=False, analytics_enabled=False, download_files=False)
 
     asked = [QUESTIONS[i % len(QUESTIONS)] for i in range(args.questions)]
-    warm = session()
+    warm = session(OWNER)
     Tally().ask(warm, QUESTIONS[0], deadline)  # first calls pay for lazy initialisation
 
     baseline = Tally()
@@ -167,11 +214,20 @@ def run(url: str, args: argparse.Namespace, deadline: float) -> int:
         baseline.ask(warm, question, deadline)
     baseline_wall = time.perf_counter() - started
 
-    clients = [session() for _ in range(args.sessions)]
+    clients = [session(session_login(n)) for n in range(args.sessions)]
+    flooder = session(FLOODER)
     load = Tally()
     total = args.sessions * args.questions
-    gate = threading.Barrier(args.sessions + 2)  # the sessions, the uploader and this thread
+    # The sessions, the uploader, the flooder's threads and this thread.
+    gate = threading.Barrier(args.sessions + 2 + args.flood)
     upload: dict[str, float | str] = {}
+    sessions_done = threading.Event()
+    flood = Flood()
+
+    def flood_app(n: int) -> None:
+        gate.wait()
+        while not sessions_done.is_set() and time.monotonic() < deadline and flood.sent < 5000:
+            flood.ask(flooder, QUESTIONS[n % len(QUESTIONS)], deadline)
 
     def ask_all(client: Client, offset: int) -> None:
         gate.wait()
@@ -198,13 +254,19 @@ def run(url: str, args: argparse.Namespace, deadline: float) -> int:
         threading.Thread(target=ask_all, args=(c, n), daemon=True) for n, c in enumerate(clients)
     ]
     threads.append(threading.Thread(target=add_article, daemon=True))
-    for thread in threads:
+    flooding = [
+        threading.Thread(target=flood_app, args=(n,), daemon=True) for n in range(args.flood)
+    ]
+    for thread in threads + flooding:
         thread.start()
     gate.wait()
     started = time.perf_counter()
     for thread in threads:
         thread.join(timeout=max(deadline - time.monotonic(), 0.001) + 30)
     load_wall = time.perf_counter() - started
+    sessions_done.set()
+    for thread in flooding:
+        thread.join(timeout=max(deadline - time.monotonic(), 0.001) + 30)
     missing = total - len(load.seconds) - len(load.errors)
     load.errors += [f"not asked before the {args.timeout:g} s deadline"] * missing
     if "error" in upload:
@@ -226,14 +288,21 @@ def run(url: str, args: argparse.Namespace, deadline: float) -> int:
         "throughput"
     )
     print(
+        f"flooder ({args.flood} threads, --ask-rate {args.ask_rate}): {flood.sent} questions "
+        f"sent, {flood.answered} answered, {flood.limited} refused with the rate message, "
+        f"{len(flood.errors)} other replies"
+    )
+    print(
         f"upload: {upload.get('seconds', float('nan')):.2f} s, sent after "
         f"{upload.get('during', 0)} answers; {upload.get('answered_meanwhile', 0)} questions "
         "answered while it was indexed; answered from it afterwards: "
         f"{UPLOAD_QUESTION[1] in after.get('answer', '')}"
     )
-    for error in load.errors[:10] + baseline.errors[:10]:
+    if flood.answered > args.ask_rate * (load_wall / 60 + 1):
+        load.errors.append(f"the flooder got {flood.answered} answers, beyond its rate")
+    for error in load.errors[:10] + baseline.errors[:10] + flood.errors[:10]:
         print("error:", error)
-    errors = len(load.errors) + len(baseline.errors)
+    errors = len(load.errors) + len(baseline.errors) + len(flood.errors)
     print(f"errors: {errors}")
     return 1 if errors else 0
 
