@@ -3,16 +3,39 @@ each followed by a citation [n] to the paragraph it came from."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+from rag.answertype import DATE, NAME, NUMBER, ORG, PERSON, PLACE, REASON, asked_type
+from rag.chunk import Span
 from rag.retrieve import Hit, content_words
+from rag.store import Passage
 
 ABSTAIN_TEXT = "I couldn't find this in the indexed articles."
 MAX_SENTENCES = 3
 # A sentence joins the answer only if it scores close to the best one.
 SENTENCE_MARGIN = 0.08
 KEYWORD_WEIGHT = 0.25
+# A sentence holding a thing of the kind asked for (a date for "when") gains up to this much;
+# fitted on the first half of SQuAD v1.1's articles (README "Evaluation").
+TYPE_WEIGHT = 0.1
+# How well each entity type answers each kind of question; a NAME is a name of no clear kind.
+_ACCEPTS = {
+    PERSON: {PERSON: 1.0, NAME: 0.6, ORG: 0.3},
+    ORG: {ORG: 1.0, NAME: 0.6, PERSON: 0.3, PLACE: 0.3},
+    PLACE: {PLACE: 1.0, NAME: 0.6, ORG: 0.3},
+    DATE: {DATE: 1.0},
+    NUMBER: {NUMBER: 1.0},
+}
+# Characters between a phrase and the question's words at which closeness counts half.
+_NEAR = 40
+_REASON_CUES = re.compile(
+    r"\b(?:because|due to|since|so that|in order to|as a result|owing to|thanks to|reasons?|"
+    r"led to|caused|so as to)\b",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"\w+")
 # The verdicts on a sentence of an LLM answer (rag.verify).
 SUPPORTED = "supported"  # a cited paragraph supports it
 RECITED = "recited"  # another retrieved paragraph supports it; the citation was changed
@@ -34,15 +57,26 @@ class Citation:
     sentence_start: int
     sentence_end: int
     score: float
+    # The answer phrase inside the cited text (paragraph_text offsets), when the question asks
+    # for a kind of thing (a person, a date, ...) and the text names one; else None.
+    answer_start: int | None = None
+    answer_end: int | None = None
 
     @property
     def sentence(self) -> str:
         """The cited text itself."""
         return self.paragraph_text[self.sentence_start : self.sentence_end]
 
+    @property
+    def answer_phrase(self) -> str | None:
+        """The marked answer phrase, or None."""
+        if self.answer_start is None or self.answer_end is None:
+            return None
+        return self.paragraph_text[self.answer_start : self.answer_end]
+
     def to_dict(self) -> dict[str, object]:
         """Plain data for JSON output."""
-        return asdict(self) | {"sentence": self.sentence}
+        return asdict(self) | {"sentence": self.sentence, "answer_phrase": self.answer_phrase}
 
 
 @dataclass(frozen=True)
@@ -87,6 +121,45 @@ class _Candidate:
     hit_rank: int
     sentence: int
     score: float
+    phrase: Span | None  # the best thing of the asked-for kind in the sentence
+
+
+def answer_phrase(
+    passage: Passage, sentence: Span, kind: str, question_words: set[str]
+) -> tuple[Span | None, float]:
+    """The entity in a sentence that best answers a question asking for `kind`, and its weight
+    (0..1): the entity's type fit, more when it stands near the question's words. An entity made
+    only of the question's own words is not an answer to it ("Who is Bill Roggio?")."""
+    accepts = _ACCEPTS.get(kind)
+    if not accepts:
+        return None, 0.0
+    text = passage.text
+    anchors = [
+        (m.start(), m.end())
+        for m in _WORD.finditer(text, sentence.start, sentence.end)
+        if m.group().lower() in question_words
+    ]
+    best: tuple[Span | None, float] = (None, 0.0)
+    for entity in passage.entities:
+        if entity.start < sentence.start or entity.end > sentence.end:
+            continue
+        fit = accepts.get(entity.type, 0.0)
+        words = content_words(text[entity.start : entity.end])
+        if not fit or all(w in question_words for w in words):
+            continue
+        gap = min(
+            (
+                max(a - entity.end, entity.start - b, 0)
+                for a, b in anchors
+                if b <= entity.start or a >= entity.end
+            ),
+            default=None,
+        )
+        near = 0.5 if gap is None else _NEAR / (_NEAR + gap)
+        value = fit * (0.5 + 0.5 * near)
+        if value > best[1]:
+            best = (Span(entity.start, entity.end), value)
+    return best
 
 
 def confidence(hits: Sequence[Hit]) -> float:
@@ -105,28 +178,35 @@ def extract(question: str, hits: Sequence[Hit], score: float, threshold: float) 
     if not hits or score < threshold:
         return abstain(question, hits, score)
     words = set(content_words(question))
+    kind = asked_type(question)
     candidates = []
     for rank, hit in enumerate(hits[:3]):
         for i, span in enumerate(hit.passage.sentences):
             text = hit.passage.text[span.start : span.end]
             similarity = hit.sentence_scores[i] if i < len(hit.sentence_scores) else hit.dense
             value = similarity + KEYWORD_WEIGHT * _keyword_overlap(words, text) - 0.02 * rank
-            candidates.append(_Candidate(rank, i, value))
+            phrase, fit = answer_phrase(hit.passage, span, kind, words)
+            if kind == REASON and _REASON_CUES.search(text):
+                fit = 1.0
+            candidates.append(_Candidate(rank, i, value + TYPE_WEIGHT * fit, phrase))
     candidates.sort(key=lambda c: c.score, reverse=True)
     best = candidates[0].score
     chosen = [c for c in candidates if c.score >= best - SENTENCE_MARGIN][:MAX_SENTENCES]
+    # The answer phrase comes from the best-scoring chosen sentence that holds one.
+    marked = next((c for c in chosen if c.phrase is not None), None)
     # Read in the articles' order: by paragraph rank, then position inside the paragraph.
     chosen.sort(key=lambda c: (c.hit_rank, c.sentence))
-    groups: list[tuple[int, list[int]]] = []
+    groups: list[tuple[int, list[_Candidate]]] = []
     for c in chosen:
-        if groups and groups[-1][0] == c.hit_rank and groups[-1][1][-1] == c.sentence - 1:
-            groups[-1][1].append(c.sentence)
+        if groups and groups[-1][0] == c.hit_rank and groups[-1][1][-1].sentence == c.sentence - 1:
+            groups[-1][1].append(c)
         else:
-            groups.append((c.hit_rank, [c.sentence]))
+            groups.append((c.hit_rank, [c]))
     citations = []
     parts = []
-    for n, (rank, sentences) in enumerate(groups, start=1):
-        citation = cite(n, hits[rank], sentences)
+    for n, (rank, run) in enumerate(groups, start=1):
+        phrase = marked.phrase if marked in run else None
+        citation = cite(n, hits[rank], [c.sentence for c in run], phrase)
         citations.append(citation)
         parts.append(f"{citation.sentence} [{n}]")
     return Answer(question, " ".join(parts), False, tuple(citations), score)
@@ -142,8 +222,9 @@ def abstain(question: str, hits: Sequence[Hit], score: float) -> Answer:
     return Answer(question, ABSTAIN_TEXT, True, nearest, score)
 
 
-def cite(n: int, hit: Hit, sentences: Sequence[int]) -> Citation:
-    """Citation n: the hit's paragraph, with the given run of its sentences as the cited text."""
+def cite(n: int, hit: Hit, sentences: Sequence[int], phrase: Span | None = None) -> Citation:
+    """Citation n: the hit's paragraph, with the given run of its sentences as the cited text
+    and, when given, the answer phrase inside it."""
     passage = hit.passage
     spans = passage.sentences
     return Citation(
@@ -157,4 +238,6 @@ def cite(n: int, hit: Hit, sentences: Sequence[int]) -> Citation:
         sentence_start=spans[sentences[0]].start,
         sentence_end=spans[sentences[-1]].end,
         score=round(hit.score, 4),
+        answer_start=None if phrase is None else phrase.start,
+        answer_end=None if phrase is None else phrase.end,
     )

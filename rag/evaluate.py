@@ -6,8 +6,10 @@ from __future__ import annotations
 import json
 import math
 import re
+import string
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -180,6 +182,7 @@ def metrics(questions: Sequence[Question], outcome: Outcome, threshold: float) -
     with_answers = [(q, a) for q, _, a in judged if q.answers]
     if with_answers:
         result["answer_in_citation"] = _mean(answer_in_citation(q, a) for q, a in with_answers)
+        result |= phrase_scores(with_answers)
     result["abstained"] = _mean(a.abstained for a in outcome.answers)
     if any(not q.answerable for q in questions):
         labels = np.array([q.answerable for q in questions])
@@ -261,6 +264,54 @@ def answer_in_citation(question: Question, answer: Answer) -> bool:
     return any(_normal(gold) in cited for gold in question.answers if gold.strip())
 
 
+def squad_normal(text: str) -> str:
+    """SQuAD's official answer normalisation: lower case, no punctuation, articles or extra space.
+
+    >>> squad_normal("The  Norman-French, ")
+    'normanfrench'
+    """
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
+    return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
+
+
+_PUNCTUATION = frozenset(string.punctuation)
+
+
+def phrase_f1(prediction: str, gold: str) -> float:
+    """SQuAD's token F1 of a predicted answer against one gold answer.
+
+    >>> phrase_f1("in 1066 AD", "1066")
+    0.5
+    """
+    predicted, expected = squad_normal(prediction).split(), squad_normal(gold).split()
+    common = sum((Counter(predicted) & Counter(expected)).values())
+    if not common:
+        return 0.0
+    precision, recall_ = common / len(predicted), common / len(expected)
+    return 2 * precision * recall_ / (precision + recall_)
+
+
+def phrase_scores(with_answers: Sequence[tuple[Question, Answer]]) -> dict[str, float]:
+    """How often an answer phrase is marked (share of questions with gold answers), and the
+    exact match and F1 of the marked phrase against the best gold answer where one is marked."""
+    marked = [
+        (q, phrase)
+        for q, a in with_answers
+        if not a.abstained
+        for phrase in [next((c.answer_phrase for c in a.citations if c.answer_phrase), None)]
+        if phrase is not None
+    ]
+    golds = [(phrase, [g for g in q.answers if g.strip()]) for q, phrase in marked]
+    return {
+        "phrase_marked": len(marked) / len(with_answers) if with_answers else 0.0,
+        "phrase_exact": _mean(
+            max((squad_normal(p) == squad_normal(g) for g in gold), default=False)
+            for p, gold in golds
+        ),
+        "phrase_f1": _mean(max((phrase_f1(p, g) for g in gold), default=0.0) for p, gold in golds),
+    }
+
+
 def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
     """Area under the ROC curve of scores for telling positive (True) from negative labels.
 
@@ -329,17 +380,18 @@ def format_table(results: Sequence[dict[str, object]]) -> str:
     """A Markdown table with one row per result."""
     header = (
         "| dataset | retriever | questions | R@1 | R@5 | R@20 | MRR@10 | nDCG@10 | answer in "
-        "citation | p50 ms | p95 ms | q/s |"
+        "citation | phrase marked | phrase EM | phrase F1 | p50 ms | p95 ms | q/s |"
     )
-    lines = [header, "|" + "---|" * 12]
+    lines = [header, "|" + "---|" * 15]
     for r in results:
         latency = r["latency_ms"]
         lines.append(
             f"| {r['dataset']} | {r['retriever']} | {r['questions']} | {r['recall@1']:.3f} | "
             f"{r['recall@5']:.3f} | {r['recall@20']:.3f} | {r['mrr@10']:.3f} | "
             f"{r['ndcg@10']:.3f} | "
-            f"{_cell(r.get('answer_in_citation'))} | {latency['p50']:.1f} | "
-            f"{latency['p95']:.1f} | {r['questions_per_s']:.1f} |"
+            f"{_cell(r.get('answer_in_citation'))} | {_cell(r.get('phrase_marked'))} | "
+            f"{_cell(r.get('phrase_exact'))} | {_cell(r.get('phrase_f1'))} | "
+            f"{latency['p50']:.1f} | {latency['p95']:.1f} | {r['questions_per_s']:.1f} |"
         )
     for r in results:
         if "abstention" in r:

@@ -127,7 +127,7 @@ def test_other_format_version_is_refused_with_the_rebuild_command(seed_copy):
     data = json.loads(path.read_text())
     path.write_text(json.dumps(data | {"format": 99}))
     with pytest.raises(
-        IndexFormatError, match=r"format 99 .* reads format 1; rebuild with: rag index"
+        IndexFormatError, match=r"format 99 .* reads format 2; rebuild with: rag index"
     ):
         Index.open(seed_copy)
 

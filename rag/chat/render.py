@@ -90,13 +90,26 @@ def sources_html(answer: Answer, show_scores: bool = False) -> str:
         paragraph = (
             _escape(text[: c.sentence_start])
             + "<mark>"
-            + _escape(c.sentence)
+            + _cited_html(c)
             + "</mark>"
             + _escape(text[c.sentence_end :])
         )
         items.append(f'<div class="rag-source"><p>{head}</p><p>{paragraph}</p></div>')
     # One line, no blank lines: Markdown passes an HTML block through as it is.
     return '<div class="rag-sources">' + "".join(items) + "</div>"
+
+
+def _cited_html(c: Citation) -> str:
+    """The cited sentence, its answer phrase (when one is marked) in bold inside the highlight."""
+    start, end = c.answer_start, c.answer_end
+    if start is None or end is None or not c.sentence_start <= start < end <= c.sentence_end:
+        return _escape(c.sentence)
+    text = c.paragraph_text
+    return (
+        _escape(text[c.sentence_start : start])
+        + f'<strong class="rag-answer">{_escape(text[start:end])}</strong>'
+        + _escape(text[end : c.sentence_end])
+    )
 
 
 def turn_messages(turn: Mapping, show_scores: bool = False) -> list[dict]:

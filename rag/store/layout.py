@@ -16,7 +16,8 @@ import faiss
 
 from rag.errors import IndexFormatError
 
-FORMAT_VERSION = 1
+# 2: paragraphs' entity tags are stored (the entities table).
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 PARAGRAPH_VECTORS = "paragraphs.faiss"
 SENTENCE_VECTORS = "sentences.faiss"
@@ -40,6 +41,7 @@ class Manifest:
     inputs: tuple[str, ...]
     abstain_threshold: float
     created: str
+    tagger: str = ""  # what tagged the paragraphs' entities (rag.answertype.TAGGER_VERSION)
 
     def to_json(self) -> str:
         """Serialize for manifest.json."""
@@ -91,6 +93,7 @@ _FIELD_CHECKS = {
     "inputs": lambda v: all(isinstance(i, str) for i in v),
     "abstain_threshold": lambda v: type(v) in (int, float),
     "created": lambda v: isinstance(v, str),
+    "tagger": lambda v: isinstance(v, str),
 }
 _FIELD_KINDS = {
     "format": "an integer",
@@ -104,6 +107,7 @@ _FIELD_KINDS = {
     "inputs": "a list of sources",
     "abstain_threshold": "a number",
     "created": "a timestamp",
+    "tagger": "a tagger version",
 }
 
 

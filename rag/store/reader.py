@@ -12,6 +12,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from rag.answertype import TAGGER_VERSION, Entity
 from rag.chunk import CHUNKER_VERSION, Span
 from rag.errors import IndexFormatError
 from rag.store.keywords import KeywordIndex
@@ -43,6 +44,7 @@ class Passage:
     text: str
     sentences: tuple[Span, ...]
     sentence_ids: tuple[int, ...]
+    entities: tuple[Entity, ...] = ()  # tagged at indexing, in order of position
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,11 @@ class Index:
             raise IndexFormatError(
                 f"{index_dir} was split into paragraphs by chunker version {manifest.chunker} but "
                 f"this version uses {CHUNKER_VERSION}; rebuild with: {rebuild}"
+            )
+        if manifest.tagger != TAGGER_VERSION:
+            raise IndexFormatError(
+                f"{index_dir} was tagged by entity tagger {manifest.tagger or 'none'} but this "
+                f"version uses {TAGGER_VERSION}; rebuild with: {rebuild}"
             )
         # Generations are never changed once written, so their vectors can be mapped.
         paragraphs = read_faiss(generation / PARAGRAPH_VECTORS, rebuild, mapped=True)
@@ -213,6 +220,13 @@ class Index:
                 [int(i) for i in ids],
             ):
                 spans.setdefault(pid, []).append((sid, start, end))
+            entities: dict[int, list[Entity]] = {}
+            for pid, start, end, kind in db.execute(
+                "SELECT paragraph_id, start, end, type FROM entities "
+                f"WHERE paragraph_id IN ({marks}) ORDER BY paragraph_id, start",
+                [int(i) for i in ids],
+            ):
+                entities.setdefault(pid, []).append(Entity(start, end, kind))
         return {
             row[0]: Passage(
                 id=row[0],
@@ -224,6 +238,7 @@ class Index:
                 text=row[6],
                 sentences=tuple(Span(s, e) for _, s, e in spans.get(row[0], [])),
                 sentence_ids=tuple(sid for sid, _, _ in spans.get(row[0], [])),
+                entities=tuple(entities.get(row[0], ())),
             )
             for row in rows
         }

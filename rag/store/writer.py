@@ -15,6 +15,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from rag.answertype import TAGGER_VERSION, tag
 from rag.chunk import CHUNKER_VERSION, Paragraph, stable_id
 from rag.embed import ParagraphVectors
 from rag.errors import IndexFormatError, IndexWriteError
@@ -51,6 +52,10 @@ CREATE TABLE sentences (
     start INTEGER NOT NULL, end INTEGER NOT NULL, terms TEXT NOT NULL
 );
 CREATE INDEX sentences_by_paragraph ON sentences (paragraph_id, position);
+CREATE TABLE entities (  -- tagged once here, so questions only read them
+    paragraph_id INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, type TEXT NOT NULL
+);
+CREATE INDEX entities_by_paragraph ON entities (paragraph_id, start);
 """
 
 
@@ -102,6 +107,12 @@ class Writer:
         database = self.work / DATABASE
         if self.previous is not None:
             old = Manifest.from_file(self.previous / MANIFEST)
+            if (old.format, old.tagger) != (FORMAT_VERSION, TAGGER_VERSION):
+                raise IndexFormatError(
+                    f"{self.dir} uses index format {old.format} with entity tagger "
+                    f"{old.tagger or 'none'} but this version writes format {FORMAT_VERSION} with "
+                    f"{TAGGER_VERSION}; rebuild with: {old.rebuild_command(self.dir)}"
+                )
             if old.model != self.model or old.dimension != self.dimension:
                 raise IndexFormatError(
                     f"{self.dir} was built with model {old.model!r} ({old.dimension}-d) but "
@@ -176,9 +187,10 @@ class Writer:
             ]
             self.paragraphs.remove_ids(np.array(paragraph_ids, dtype=np.int64))
             self.sentences.remove_ids(np.array(sentence_ids, dtype=np.int64))
-            self.db.executemany(
-                "DELETE FROM sentences WHERE paragraph_id = ?", [(i,) for i in paragraph_ids]
-            )
+            for table in ("sentences", "entities"):
+                self.db.executemany(
+                    f"DELETE FROM {table} WHERE paragraph_id = ?", [(i,) for i in paragraph_ids]
+                )
             self.db.execute("DELETE FROM paragraphs WHERE article_id = ?", (row[0],))
             self.db.execute("DELETE FROM articles WHERE id = ?", (row[0],))
             removed += 1
@@ -245,6 +257,10 @@ class Writer:
                     for i, s in enumerate(paragraph.sentences)
                 ],
             )
+            self.db.executemany(
+                "INSERT INTO entities VALUES (?, ?, ?, ?)",
+                [(paragraph.id, e.start, e.end, e.type) for e in tag(paragraph.text)],
+            )
         if paragraphs:
             self.paragraphs.add_with_ids(
                 np.stack([v.paragraph for v in vectors]).astype(np.float32),
@@ -303,6 +319,7 @@ class Writer:
             inputs=tuple(merged),
             abstain_threshold=self.abstain_threshold,
             created=_now(),
+            tagger=TAGGER_VERSION,
         )
         with _writing(self.dir, MANIFEST):
             (self.work / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")

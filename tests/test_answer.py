@@ -1,0 +1,263 @@
+"""Answer-type-aware extraction: what a question asks for, the stored entity tags, the sentence
+chosen for it, the marked answer phrase, and how that phrase is scored and shown."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rag.answer import Answer, Citation, extract
+from rag.answertype import (
+    DATE,
+    NAME,
+    NUMBER,
+    ORG,
+    OTHER,
+    PERSON,
+    PLACE,
+    REASON,
+    TAGGER_VERSION,
+    asked_type,
+    tag,
+)
+from rag.chat.render import answer_from_dict, sources_html
+from rag.chunk import Span, split_sentences
+from rag.errors import IndexFormatError
+from rag.evaluate import Question, phrase_f1, phrase_scores, squad_normal
+from rag.retrieve import Hit
+from rag.store import Index, Passage, current_generation
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("Who is Bill Roggio?", PERSON),
+        ("Whom did the envoy meet in Doha?", PERSON),
+        ("Whose forces advanced on Lashkar Gah?", PERSON),
+        ("What was the name of the king?", PERSON),
+        ("Which company built the dam?", ORG),
+        ("What organization does Roggio work for?", ORG),
+        ("Which team won Super Bowl 50?", ORG),
+        ("Where do the Taliban leaders live?", PLACE),
+        ("In which city are the talks held?", PLACE),
+        ("What country was attacked?", PLACE),
+        ("What is the capital of France?", PLACE),
+        ("When did the talks begin?", DATE),
+        ("What year was the university founded?", DATE),
+        ("In what century did the Normans arrive?", DATE),
+        ("How many people live in Warsaw?", NUMBER),
+        ("How much did the stadium cost?", NUMBER),
+        ("What percentage of voters turned out?", NUMBER),
+        ("How long did the negotiations last?", NUMBER),
+        ("What is the population of Paris?", NUMBER),
+        ("Why did the talks fail?", REASON),
+        ("What caused the war?", REASON),
+        ("What did Price say about diplomacy?", OTHER),
+        ("Describe the situation in Afghanistan.", OTHER),
+    ],
+)
+def test_asked_type_reads_the_wording(question, kind):
+    assert asked_type(question) == kind
+
+
+def _tags(text: str) -> list[tuple[str, str]]:
+    return [(text[e.start : e.end], e.type) for e in tag(text)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "The treaty was signed on March 3, 1918 at 10:30 a.m. in the 20th century.",
+            [("March 3, 1918", DATE), ("10:30 a.m.", DATE), ("20th century", DATE)],
+        ),
+        (
+            "It cost $2.5 million, about 40% of the budget, and 1,200 workers built it in 1990s.",
+            [("$2.5 million", NUMBER), ("40%", NUMBER), ("1,200", NUMBER), ("1990s", DATE)],
+        ),
+        (
+            "Bill Roggio of the Foundation for the Defense of Democracies told CNN.",
+            [
+                ("Bill Roggio", PERSON),
+                ("Foundation for the Defense of Democracies", ORG),
+                ("CNN", ORG),
+            ],
+        ),
+        (
+            "However, President Lincoln visited Warsaw and the Vistula River with Tesla.",
+            [("Lincoln", PERSON), ("Warsaw", PLACE), ("Vistula River", PLACE), ("Tesla", NAME)],
+        ),
+        (
+            "Taliban militants advanced on the United States.",
+            [("Taliban", NAME), ("United States", PLACE)],
+        ),
+        ("Nothing here is named, and three dozen cats slept.", [("three dozen", NUMBER)]),
+    ],
+)
+def test_tagger_on_fixed_sentences(text, expected):
+    assert _tags(text) == expected
+
+
+def test_tags_do_not_overlap_and_stay_inside_the_text():
+    text = "On 4 July 1776, 56 delegates of the Continental Congress met in Philadelphia."
+    entities = tag(text)
+    assert _tags(text) == [
+        ("4 July 1776", DATE),
+        ("56", NUMBER),
+        ("Continental Congress", ORG),
+        ("Philadelphia", PLACE),
+    ]
+    ends = [0] + [e.end for e in entities]
+    assert all(e.start >= end for e, end in zip(entities, ends, strict=False))
+    assert tag(text) == entities  # deterministic
+
+
+def test_tags_are_stored_at_indexing_and_read_back(seed_index):
+    index = Index.open(seed_index)
+    assert index.manifest.tagger == TAGGER_VERSION
+    paragraphs = [p for a in index.articles() for p in index.article_paragraphs(a.id)]
+    assert paragraphs and all(p.entities == tag(p.text) for p in paragraphs)
+    roggio = next(p for p in paragraphs if "Bill Roggio of the" in p.text)
+    assert ("Bill Roggio", PERSON) in [
+        (roggio.text[e.start : e.end], e.type) for e in roggio.entities
+    ]
+
+
+def test_an_index_without_entity_tags_is_refused_with_the_rebuild_command(seed_copy):
+    path = current_generation(seed_copy) / "manifest.json"
+    data = json.loads(path.read_text())
+    del data["tagger"]
+    path.write_text(json.dumps(data))
+    with pytest.raises(IndexFormatError, match=r"entity tagger none .* rebuild with: rag index"):
+        Index.open(seed_copy)
+
+
+def _passage(text: str) -> Passage:
+    spans = tuple(Span(s.start, s.end) for s in split_sentences(text))
+    return Passage(
+        id=1,
+        article_id=1,
+        article_title="Talks",
+        source="talks.txt",
+        index=1,
+        heading=None,
+        text=text,
+        sentences=spans,
+        sentence_ids=tuple(range(len(spans))),
+        entities=tag(text),
+    )
+
+
+TALKS = (
+    "The envoys met in Doha to discuss the ceasefire. "
+    "The talks on the ceasefire began on 12 September 2020 after months of delay. "
+    "Ned Price leads the ceasefire talks for the State Department."
+)
+
+
+def _hit(text: str, scores: tuple[float, ...]) -> Hit:
+    return Hit(passage=_passage(text), score=1.0, dense=0.5, sentence_scores=scores)
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "phrase"),
+    [
+        ("When did the ceasefire talks begin?", 1, "12 September 2020"),
+        ("Who leads the ceasefire talks?", 2, "Ned Price"),
+        ("Where did the ceasefire envoys meet?", 0, "Doha"),
+    ],
+)
+def test_extraction_prefers_the_sentence_with_the_asked_for_entity(question, sentence, phrase):
+    # Equal similarity for every sentence: the kind of thing asked for decides.
+    hit = _hit(TALKS, (0.6, 0.6, 0.6))
+    answer = extract(question, [hit], 0.6, 0.44)
+    first = answer.citations[0]
+    spans = hit.passage.sentences
+    marked = [c for c in answer.citations if c.answer_start is not None]
+    assert len(marked) == 1
+    citation = marked[0]
+    assert citation.paragraph_text[citation.answer_start : citation.answer_end] == phrase
+    assert citation.answer_phrase == phrase
+    assert spans[sentence].start <= citation.answer_start < citation.answer_end
+    assert citation.answer_end <= spans[sentence].end
+    assert first.sentence_start <= spans[sentence].start  # the sentence is cited
+
+
+def test_a_name_the_question_already_gives_is_not_its_answer():
+    hit = _hit(TALKS, (0.3, 0.3, 0.9))
+    answer = extract("Who is Ned Price?", [hit], 0.9, 0.44)
+    # The cited sentence names Ned Price and the State Department: the answer is the latter.
+    assert [c.answer_phrase for c in answer.citations] == ["State Department"]
+
+
+def test_no_phrase_is_marked_when_the_question_asks_for_no_kind_of_thing():
+    answer = extract("What happened to the ceasefire?", [_hit(TALKS, (0.6, 0.7, 0.6))], 0.7, 0.44)
+    assert not answer.abstained
+    assert all(c.answer_start is None and c.answer_end is None for c in answer.citations)
+    assert all(c.to_dict()["answer_phrase"] is None for c in answer.citations)
+
+
+def test_the_sample_article_marks_the_person_asked_for(seed_pipeline):
+    answer = seed_pipeline.ask(
+        "Who is the US special representative for reconciliation in Afghanistan?"
+    )
+    assert not answer.abstained
+    assert [c.answer_phrase for c in answer.citations if c.answer_phrase] == ["Zalmay Khalilzad"]
+    data = answer.to_dict()["citations"][0]
+    assert data["paragraph_text"][data["answer_start"] : data["answer_end"]] == "Zalmay Khalilzad"
+
+
+def test_the_phrase_is_shown_in_bold_inside_the_highlighted_sentence():
+    answer = extract(
+        "When did the ceasefire talks begin?", [_hit(TALKS, (0.1, 0.9, 0.1))], 0.9, 0.44
+    )
+    html = sources_html(answer_from_dict(answer.to_dict()))
+    assert (
+        '<mark>The talks on the ceasefire began on <strong class="rag-answer">12 September 2020'
+        in html
+    )
+    assert "</strong> after months of delay.</mark>" in html
+
+
+def test_squad_normalisation_and_token_f1():
+    assert squad_normal("The Broncos!") == "broncos"
+    assert squad_normal("an  apple, a pear") == "apple pear"
+    assert phrase_f1("Denver Broncos", "the Denver Broncos") == 1.0
+    assert phrase_f1("in 1066 AD", "1066") == pytest.approx(0.5)
+    assert phrase_f1("Paris", "London") == 0.0
+
+
+def _answer_with_phrase(phrase: str | None, abstained: bool = False) -> Answer:
+    text = "The talks began on 12 September 2020."
+    start = None if phrase is None else text.index(phrase)
+    citation = Citation(
+        1,
+        "T",
+        "t.txt",
+        1,
+        1,
+        None,
+        text,
+        0,
+        len(text),
+        1.0,
+        answer_start=start,
+        answer_end=None if phrase is None else start + len(phrase),
+    )
+    return Answer("q", text, abstained, (citation,), 0.9)
+
+
+def test_phrase_scores_count_only_questions_with_a_marked_phrase():
+    question = Question("1", "When?", {"a": 1}, answers=("12 September 2020", "September 2020"))
+    pairs = [
+        (question, _answer_with_phrase("12 September 2020")),  # exact
+        (question, _answer_with_phrase("September 2020")),  # exact against the second answer
+        (question, _answer_with_phrase("talks")),  # wrong
+        (question, _answer_with_phrase(None)),  # nothing marked: not scored
+        (question, _answer_with_phrase("12 September 2020", abstained=True)),  # abstained
+    ]
+    scores = phrase_scores(pairs)
+    assert scores["phrase_marked"] == pytest.approx(3 / 5)
+    assert scores["phrase_exact"] == pytest.approx(2 / 3)
+    assert scores["phrase_f1"] == pytest.approx(2 / 3)
