@@ -4,6 +4,10 @@ any name and after any redirect; the connection goes to the address that was che
 from __future__ import annotations
 
 import ipaddress
+import ssl
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -206,3 +210,38 @@ def test_the_cli_flag_allows_private_urls(network, tmp_path, capsys):  # noqa: F
         assert f"skipped {url}: refused: 127.0.0.1, a loopback address" in capsys.readouterr().err
         assert main([*index, "--allow-private-urls"]) == 0
     assert "1 added" in capsys.readouterr().out
+
+
+def test_https_connects_to_the_checked_address_and_names_the_host_for_tls(network, tmp_path):  # noqa: F811
+    """The TLS handshake goes to the checked address but carries the URL's host name (SNI), and
+    the certificate is verified: this self-signed one is refused."""
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+        + ["-keyout", str(key), "-out", str(cert), "-subj", "/CN=secure.example"]
+        + ["-addext", "subjectAltName=DNS:secure.example"],
+        check=True,
+        capture_output=True,
+    )
+    names: list[str | None] = []
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    context.sni_callback = lambda sock, name, ctx: names.append(name)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        network.name("secure.example", [PUBLIC])
+        network.route(PUBLIC, 443, server.server_address[1])
+        [result] = read_sources(["https://secure.example/story.html"], timeout=5)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+    assert isinstance(result, Skipped), result
+    assert result.reason.startswith("could not connect: ") and "certificate verify failed" in (
+        result.reason
+    )
+    assert names == ["secure.example"]
+    assert network.connections == [(PUBLIC, 443)]

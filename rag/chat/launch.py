@@ -317,7 +317,8 @@ def serve(config: Config, *, host: str = "127.0.0.1", port: int | None = None) -
         config,
         embedder=embedder,
         upload_dir=config.uploads,
-        shared=config.share,
+        # With visitors, the LLM's address is the server's: they must not point it elsewhere.
+        shared=config.share or owner is not None,
         owner=owner.user if owner else None,
     )
     demo = build_app(service)

@@ -261,7 +261,7 @@ def build_app(service: ChatService) -> gr.Blocks:
                         interactive=service.llm_url_editable,
                         info=None
                         if service.llm_url_editable
-                        else "Set on the server (this app is shared).",
+                        else "Set on the server (this app has visitors).",
                     )
                     llm_model = gr.Textbox(
                         (configured.model or "") if configured else "",
