@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 import textwrap
@@ -10,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rag.answer import UNSUPPORTED, Answer
+from rag.changelog import changes_log, log_change
 from rag.config import Config, from_env, validate
 from rag.errors import ConfigError, RagError
 from rag.verify import UNSUPPORTED_MARK, unsupported_reason
@@ -285,6 +287,17 @@ def _index(args: argparse.Namespace, config: Config) -> int:
     report = index_sources(
         config, args.sources, prune=args.prune, rebuild=args.rebuild, on_skip=skipped
     )
+    if report.added or report.updated or report.removed:
+        log_change(
+            changes_log(Path(config.index_dir)),
+            "index",
+            f"{_user()} (command line)",
+            None,
+            what=list(args.sources),
+            added=report.added,
+            updated=report.updated,
+            removed=report.removed,
+        )
     print(report.summary())
     if report.skipped:
         print("Skipped:", file=sys.stderr)
@@ -292,6 +305,13 @@ def _index(args: argparse.Namespace, config: Config) -> int:
             print(f"  {item.source}: {item.reason}", file=sys.stderr)
     added = len(report.added) + len(report.updated) + report.unchanged
     return 0 if added or not report.skipped else 1
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name in this environment (some containers)
+        return "unknown user"
 
 
 def format_answer(answer: Answer, width: int = 100) -> str:

@@ -4,6 +4,7 @@ any name and after any redirect; the connection goes to the address that was che
 from __future__ import annotations
 
 import ipaddress
+import json
 import ssl
 import subprocess
 import threading
@@ -210,6 +211,9 @@ def test_the_cli_flag_allows_private_urls(network, tmp_path, capsys):  # noqa: F
         assert f"skipped {url}: refused: 127.0.0.1, a loopback address" in capsys.readouterr().err
         assert main([*index, "--allow-private-urls"]) == 0
     assert "1 added" in capsys.readouterr().out
+    [change] = map(json.loads, (tmp_path / "index-changes.jsonl").read_text().splitlines())
+    assert (change["action"], change["what"], change["added"]) == ("index", [url], [url])
+    assert change["login"].endswith(" (command line)")
 
 
 def test_https_connects_to_the_checked_address_and_names_the_host_for_tls(network, tmp_path):  # noqa: F811

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import datetime
 import hashlib
-import json
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from rag.answer import Answer
+from rag.changelog import changes_log, log_change
 from rag.chat.limits import RateLimit, too_many
 from rag.chat.render import example_questions
 from rag.chat.uploads import UploadError, store_upload
@@ -54,9 +53,7 @@ class ChatService:
         self.owner = owner
         self.questions = RateLimit(config.ask_rate)
         self.changes = RateLimit(config.add_rate)
-        index_dir = Path(config.index_dir)
-        self.changes_log = (index_dir.parent / f"{index_dir.name}-changes.jsonl").resolve()
-        self._logging = threading.Lock()
+        self.changes_log = changes_log(Path(config.index_dir)).resolve()
         # On a shared link, strangers must not point the server at other hosts: the LLM's
         # address is then the server's own setting only.
         self.llm_url_editable = not shared
@@ -234,19 +231,7 @@ class ChatService:
             raise AccessError(too_many("library changes", self.config.add_rate, wait))
 
     def _log(self, action: str, login: str | None, client: str | None, **details: object) -> None:
-        """Append one line to the change log: when, which login (and address), what."""
-        record = {
-            "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "login": login,
-            "client": client,
-            "action": action,
-            **details,
-        }
-        line = json.dumps(record, ensure_ascii=False) + "\n"
-        with self._logging:
-            self.changes_log.parent.mkdir(parents=True, exist_ok=True)
-            with self.changes_log.open("a", encoding="utf-8") as log:
-                log.write(line)
+        log_change(self.changes_log, action, login, client, **details)
 
     @contextlib.contextmanager
     def _write_lock(self, on_wait: Callable[[], None] | None) -> Iterator[None]:
