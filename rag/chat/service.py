@@ -23,6 +23,7 @@ from rag.pipeline import IndexReport, Pipeline, index_sources, model_for, remove
 from rag.store import ArticleInfo
 
 MAX_K = 50
+LOGGED_CHARS = 300  # of each URL or name a refused attempt offered
 OWNER_ONLY = (
     "Only the owner can change the library; sign in with the owner's login to add or remove "
     "articles."
@@ -35,7 +36,8 @@ class ChatService:
     Who may do what: with an owner (the app has a login), only the owner's login may change the
     library; without one, everyone may. Each login — or client address, without a login — may
     ask config.ask_rate questions and make config.add_rate library changes a minute. Every
-    change, and every refused attempt, is appended to changes_log (JSON lines).
+    change, and every attempt refused to a login that is not the owner's, is appended to
+    changes_log (JSON lines).
     """
 
     def __init__(
@@ -221,14 +223,15 @@ class ChatService:
         return removed
 
     def _admit(self, action: str, what: list[str], login: str | None, client: str | None) -> None:
-        """Raise AccessError unless this login may change the library now; log a refusal."""
-        if not self.may_change(login):
-            self._log("refused", login, client, what=what, wanted=action, why="not the owner")
-            raise AccessError(OWNER_ONLY)
+        """Raise AccessError unless this login may change the library now; a login that is not
+        the owner's is logged. The rate is counted first, so nobody can fill the log faster."""
         wait = self.changes.take(login or client or "")
         if wait:
-            self._log("refused", login, client, what=what, wanted=action, why="rate")
             raise AccessError(too_many("library changes", self.config.add_rate, wait))
+        if not self.may_change(login):
+            shown = [item[:LOGGED_CHARS] for item in what]
+            self._log("refused", login, client, what=shown, wanted=action, why="not the owner")
+            raise AccessError(OWNER_ONLY)
 
     def _log(self, action: str, login: str | None, client: str | None, **details: object) -> None:
         log_change(self.changes_log, action, login, client, **details)
