@@ -249,3 +249,37 @@ def test_https_connects_to_the_checked_address_and_names_the_host_for_tls(networ
     )
     assert names == ["secure.example"]
     assert network.connections == [(PUBLIC, 443)]
+
+
+class _Drip(BaseHTTPRequestHandler):
+    """Sends a byte now and then, never slower than a read timeout, never done."""
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        try:
+            for _ in range(2000):  # bounded: 2000 × 0.05 s at most, then the server gives up
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                threading.Event().wait(0.05)
+        except OSError:
+            pass  # the reader hung up, as it should
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_download_that_drips_forever_is_cut_after_a_few_timeouts(network):  # noqa: F811
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Drip)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/drip.txt"
+    try:
+        [result] = read_sources([url], timeout=0.5, allow_private_urls=True)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result == Skipped(
+        url, "the download took longer than 3 s; download it yourself or raise RAG_TIMEOUT"
+    )

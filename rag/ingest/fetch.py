@@ -16,6 +16,7 @@ from __future__ import annotations
 import email.message
 import ipaddress
 import socket
+import time
 from dataclasses import dataclass
 
 import httpx
@@ -24,6 +25,9 @@ from rag.ingest.article import _SourceError
 
 USER_AGENT = "rag-ingest/0.1 (question answering over articles)"
 MAX_REDIRECTS = 5
+# A whole download may take this many timeouts: a server that sends a byte now and then never
+# trips the per-read timeout, and would otherwise hold the one indexing job for hours.
+TOTAL_TIMEOUTS = 6
 _REDIRECTS = (301, 302, 303, 307, 308)
 _SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT (RFC 6598)
 _ULA = ipaddress.ip_network("fc00::/7")  # unique local IPv6 (RFC 4193)
@@ -132,7 +136,13 @@ def fetch(url: str, *, timeout: float, max_bytes: int, allow_private: bool = Fal
                         raise _SourceError(
                             url, f"HTTP {response.status_code} {response.reason_phrase}"
                         )
-                    data = _read_capped(response, max_bytes)
+                    data = _read_capped(response, max_bytes, timeout * TOTAL_TIMEOUTS)
+                    if data is None:
+                        raise _SourceError(
+                            url,
+                            f"the download took longer than {timeout * TOTAL_TIMEOUTS:g} s; "
+                            "download it yourself or raise RAG_TIMEOUT",
+                        )
                     content_type = response.headers.get("content-type", "")
                 finally:
                     response.close()
@@ -222,11 +232,15 @@ def _send(client: httpx.Client, url: httpx.URL, address: Address) -> httpx.Respo
     return client.send(request, stream=True)
 
 
-def _read_capped(response: httpx.Response, max_bytes: int) -> bytes:
-    """The body, but never more than max_bytes + 1 bytes of it (enough to know it is too big)."""
+def _read_capped(response: httpx.Response, max_bytes: int, seconds: float) -> bytes | None:
+    """The body, but never more than max_bytes + 1 bytes of it (enough to know it is too big);
+    None when it takes longer than seconds."""
     chunks: list[bytes] = []
     size = 0
+    deadline = time.monotonic() + seconds
     for chunk in response.iter_bytes():
+        if time.monotonic() > deadline:
+            return None
         chunks.append(chunk)
         size += len(chunk)
         if size > max_bytes:
