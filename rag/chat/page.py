@@ -109,9 +109,10 @@ def build_app(service: ChatService) -> gr.Blocks:
                 examples=examples(),
             ),
             *library_view(),
-            gr.update(visible=editor),
-            gr.update(visible=editor),
-            gr.update(visible=not editor),
+            # The editing controls start hidden and are shown to the owner only.
+            gr.update(visible=True) if editor else gr.skip(),
+            gr.update(visible=True) if editor else gr.skip(),
+            gr.skip() if editor else gr.update(visible=True),
         )
 
     # Gradio shows a progress bar for a function whose default is a gr.Progress.
@@ -217,7 +218,7 @@ def build_app(service: ChatService) -> gr.Blocks:
                 library = gr.HTML(elem_id="library")
                 read_only = gr.Markdown(READ_ONLY, visible=False, elem_id="library-read-only")
                 with gr.Row():
-                    with gr.Column() as editor:
+                    with gr.Column(visible=False) as editor:
                         upload = gr.File(
                             label="Upload an article (.txt .md .html .pdf .jsonl)",
                             file_types=list(ALLOWED_UPLOADS),
@@ -230,7 +231,7 @@ def build_app(service: ChatService) -> gr.Blocks:
                         status = gr.Markdown(elem_id="library-status")
                         with gr.Accordion("Indexing report (JSON)", open=False):
                             report = gr.JSON(label="Report")
-                    with gr.Column() as remover:
+                    with gr.Column(visible=False) as remover:
                         # Custom values: API callers name any source, not this page's list.
                         chosen = gr.Dropdown(
                             label="Remove an article", choices=[], allow_custom_value=True
