@@ -63,13 +63,14 @@ def build(index_dir: Path, paragraphs: int, seed: int = 0) -> None:
     from rag.config import DEFAULT_MODEL
     from rag.embed import ParagraphVectors
     from rag.ingest import Article, Block
+    from rag.retrieve.answerable import model_versions
     from rag.store import Writer
 
     rng = np.random.default_rng(seed)
     words = vocabulary(rng)
     started = time.perf_counter()
     with Writer(
-        index_dir, model=DEFAULT_MODEL, dimension=DIMENSION, abstain_threshold=0.44, rebuild=True
+        index_dir, model=DEFAULT_MODEL, dimension=DIMENSION, ranker=model_versions(), rebuild=True
     ) as writer:
         for a in range(paragraphs // PER_ARTICLE):
             texts, spans = [], []

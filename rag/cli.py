@@ -148,6 +148,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="retriever to evaluate; repeat for an ablation (default: hybrid)",
     )
     evaluate.add_argument("--limit", type=int, help="ask only the first N questions")
+    evaluate.add_argument(
+        "--holdout",
+        type=float,
+        metavar="FRACTION",
+        help="leave this share of the corpus out (seeded); its questions become unanswerable",
+    )
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of --holdout (default 0)")
+    evaluate.add_argument(
+        "--half",
+        choices=("fit", "check"),
+        help="ask only the questions of the fixed half the learned parts are fitted on, or the "
+        "other (SQuAD: by article; news: by date; SciFact: odd/even id)",
+    )
     _reranker(evaluate)
     evaluate.add_argument("--k", type=int, help="paragraphs given to the answer (default 5)")
     evaluate.add_argument("--min-score", type=float, help="abstention threshold to evaluate")
@@ -421,9 +434,23 @@ def _eval(args: argparse.Namespace, config: Config) -> int:
     from rag.evaluate import evaluate, format_table
 
     if args.index_dir is None:
-        config = config.with_overrides(index_dir=Path("index") / "eval" / args.data.resolve().stem)
+        name = args.data.resolve().stem
+        if args.holdout is not None:
+            name += f"-holdout{args.holdout:g}-seed{args.seed}"
+        config = config.with_overrides(index_dir=Path("index") / "eval" / name)
     retrievers = args.retriever or ["hybrid"]
-    results = [evaluate(config, args.data, retriever=r, limit=args.limit) for r in retrievers]
+    results = [
+        evaluate(
+            config,
+            args.data,
+            retriever=r,
+            limit=args.limit,
+            held_out=args.holdout,
+            seed=args.seed,
+            part=args.half,
+        )
+        for r in retrievers
+    ]
     output = args.output or Path(config.index_dir) / "results.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     payload = results[0] if len(results) == 1 else results
@@ -452,7 +479,7 @@ def _info(args: argparse.Namespace, config: Config) -> int:
     print(f"  articles   {manifest.articles}")
     print(f"  paragraphs {manifest.paragraphs}")
     print(f"  sentences  {manifest.sentences}")
-    print(f"  abstain    below {manifest.abstain_threshold}")
+    print(f"  ranker     {manifest.ranker}")
     for article in index.articles()[:50]:
         print(f"  - {article.title} ({article.paragraphs} ¶) {article.source}")
     if manifest.articles > 50:

@@ -11,7 +11,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +21,7 @@ from rag.config import Config
 from rag.errors import ConfigError
 from rag.pipeline import Pipeline, index_sources
 from rag.retrieve import Hit
+from rag.retrieve.answerable import model_versions
 
 DEPTH = 20  # paragraphs retrieved per question: enough for recall@20
 
@@ -34,6 +35,8 @@ class Question:
     relevance: dict[str, int]  # unit key → graded relevance (> 0)
     answers: tuple[str, ...] = ()
     answerable: bool = True
+    # Which fixed half the question belongs to: "fit" (learned parts are fitted on it) or "check".
+    part: str = "fit"
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,11 @@ class Dataset:
     questions: tuple[Question, ...]
     # How a retrieved paragraph maps to a judged unit: SQuAD judges paragraphs, BEIR documents.
     unit: Callable[[Hit], str] = field(repr=False)
+    # Writes a copy of the corpus keeping only some units; returns the copy's path and the map
+    # from each kept unit's key to its key in the copy (see holdout()).
+    subset: Callable[[Callable[[str], bool], Path], tuple[Path, dict[str, str]]] = field(
+        repr=False, default=None
+    )
 
 
 def paragraph_unit(hit: Hit) -> str:
@@ -74,6 +82,8 @@ def _load_squad(path: Path) -> Dataset:
         raise ConfigError(f"{path} is not a SQuAD-format JSON file (no data[] list).") from None
     source = str(path.resolve())
     questions = []
+    # The fixed halves: the first half of the articles (they are sorted by title) fits.
+    fitting = {entry["title"] for entry in data[: (len(data) + 1) // 2]}
     for entry in data:
         # The same article key and paragraph numbering as ingestion gives them.
         article = f"{source}#{entry['title']}"
@@ -87,9 +97,28 @@ def _load_squad(path: Path) -> Dataset:
                         relevance={f"{article}¶{position}": 1},
                         answers=tuple(a["text"] for a in qa.get("answers", [])),
                         answerable=answerable,
+                        part="fit" if entry["title"] in fitting else "check",
                     )
                 )
-    return Dataset(path.stem, (source,), tuple(questions), paragraph_unit)
+
+    def subset(keep: Callable[[str], bool], folder: Path) -> tuple[Path, dict[str, str]]:
+        copy = folder / path.name
+        renamed, articles = {}, []
+        for entry in data:
+            article = f"{source}#{entry['title']}"
+            kept = [
+                (position, paragraph)
+                for position, paragraph in enumerate(entry["paragraphs"], start=1)
+                if keep(f"{article}¶{position}")
+            ]
+            if kept:
+                articles.append(entry | {"paragraphs": [p for _, p in kept]})
+            for new, (old, _) in enumerate(kept, start=1):
+                renamed[f"{article}¶{old}"] = f"{copy.resolve()}#{entry['title']}¶{new}"
+        _write_if_changed(copy, json.dumps({"data": articles}, ensure_ascii=False))
+        return copy, renamed
+
+    return Dataset(path.stem, (source,), tuple(questions), paragraph_unit, subset)
 
 
 def _load_beir(folder: Path) -> Dataset:
@@ -109,15 +138,81 @@ def _load_beir(folder: Path) -> Dataset:
             continue  # the header line
         if int(parts[2]) > 0:
             relevance.setdefault(parts[0], {})[f"{source}#{parts[1]}"] = int(parts[2])
-    texts = {}
+    texts, dates = {}, {}
     for line in queries.read_text(encoding="utf-8").splitlines():
         if line.strip():
             record = json.loads(line)
             texts[str(record["_id"])] = record["text"]
+            dates[str(record["_id"])] = str(record.get("date") or "")
+    asked = [q for q in relevance if q in texts]
+    parts = _beir_parts(asked, dates)
     questions = tuple(
-        Question(id=q, text=texts[q], relevance=rel) for q, rel in relevance.items() if q in texts
+        Question(id=q, text=texts[q], relevance=relevance[q], part=parts[q]) for q in asked
     )
-    return Dataset(folder.name, (source,), questions, document_unit)
+    lines = corpus.read_text(encoding="utf-8").splitlines()
+
+    def subset(keep: Callable[[str], bool], target: Path) -> tuple[Path, dict[str, str]]:
+        copy = target / corpus.name
+        renamed, kept = {}, []
+        for line in lines:
+            if line.strip():
+                key = str(json.loads(line)["_id"])
+                if keep(f"{source}#{key}"):
+                    kept.append(line)
+                    renamed[f"{source}#{key}"] = f"{copy.resolve()}#{key}"
+        _write_if_changed(copy, "\n".join(kept) + "\n")
+        return copy, renamed
+
+    return Dataset(folder.name, (source,), questions, document_unit, subset)
+
+
+def _beir_parts(ids: Sequence[str], dates: dict[str, str]) -> dict[str, str]:
+    """The fixed halves of BEIR questions: dated questions (news) by date, the earlier half
+    fitting; undated ones by odd (fit) and even (check) numeric id, else by position."""
+    if ids and all(dates.get(q) for q in ids):
+        order = sorted(ids, key=lambda q: (dates[q], q))
+        early = set(order[: (len(order) + 1) // 2])
+        return {q: "fit" if q in early else "check" for q in ids}
+    if all(q.isdigit() for q in ids):
+        return {q: "fit" if int(q) % 2 else "check" for q in ids}
+    return {q: "fit" if i % 2 == 0 else "check" for i, q in enumerate(ids)}
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """Write text to path unless it already holds it (so a reused index stays unchanged)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        temporary = path.with_name(f".{path.name}.tmp")
+        temporary.write_text(text, encoding="utf-8")
+        temporary.replace(path)
+
+
+def holdout(dataset: Dataset, fraction: float, seed: int, folder: Path) -> Dataset:
+    """The dataset with a seeded random `fraction` of its corpus units (SQuAD paragraphs, BEIR
+    documents) left out of a copy written under folder; a question none of whose gold units is
+    kept becomes unanswerable, as if its article had never been added."""
+    if not 0.0 < fraction < 1.0:
+        raise ConfigError(f"--holdout must be a fraction between 0 and 1, got {fraction}.")
+    rng = np.random.default_rng(seed)
+    draws: dict[str, bool] = {}
+
+    def keep(key: str) -> bool:  # units are visited in corpus order, so the draw is repeatable
+        if key not in draws:
+            draws[key] = bool(rng.random() >= fraction)
+        return draws[key]
+
+    copy, renamed = dataset.subset(keep, folder)
+    questions = []
+    for q in dataset.questions:
+        relevance = {renamed[u]: g for u, g in q.relevance.items() if u in renamed}
+        answerable = q.answerable and bool(relevance)
+        questions.append(
+            Question(q.id, q.text, relevance, q.answers, answerable, q.part)
+            if answerable
+            else Question(q.id, q.text, {}, q.answers, False, q.part)
+        )
+    name = f"{dataset.name}-holdout{fraction:g}-seed{seed}"
+    return Dataset(name, (str(copy.resolve()),), tuple(questions), dataset.unit, dataset.subset)
 
 
 @dataclass
@@ -163,6 +258,7 @@ def run(
         "questions": len(questions),
         "paragraphs": pipeline.index.manifest.paragraphs,
         "model": pipeline.index.manifest.model,
+        "ranker": model_versions(),
         "k": k,
     }
 
@@ -194,6 +290,16 @@ def metrics(questions: Sequence[Question], outcome: Outcome, threshold: float) -
                 a.abstained != q.answerable for q, a in zip(questions, outcome.answers, strict=True)
             ),
             "threshold": threshold,
+            "answered": _mean(
+                not a.abstained
+                for q, a in zip(questions, outcome.answers, strict=True)
+                if q.answerable
+            ),
+            "refused": _mean(
+                a.abstained
+                for q, a in zip(questions, outcome.answers, strict=True)
+                if not q.answerable
+            ),
             "best_threshold": best_threshold,
             "best_accuracy": best_accuracy,
             # The product's default: answer at least 95% of answerable questions.
@@ -361,9 +467,24 @@ def evaluate(
     limit: int | None = None,
     progress: bool = True,
     embedder=None,
+    held_out: float | None = None,
+    seed: int = 0,
+    part: str | None = None,
 ) -> dict[str, object]:
-    """Index the dataset's corpus into its own folder (reused when unchanged), then run it."""
+    """Index the dataset's corpus into its own folder (reused when unchanged), then run it.
+
+    held_out: leave this share of the corpus out (a seeded random choice) so the questions it
+    answered become unanswerable; part: ask only the "fit" or the "check" half of the questions.
+    """
     dataset = load_dataset(data)
+    if held_out is not None:
+        dataset = holdout(dataset, held_out, seed, Path(config.index_dir) / "corpus")
+    if part is not None:
+        dataset = replace(
+            dataset,
+            name=f"{dataset.name} ({part})",
+            questions=tuple(q for q in dataset.questions if q.part == part),
+        )
     report = index_sources(config, dataset.inputs, embedder=embedder)
     if report.skipped:
         reasons = "; ".join(f"{s.source}: {s.reason}" for s in report.skipped[:3])
@@ -397,8 +518,10 @@ def format_table(results: Sequence[dict[str, object]]) -> str:
         if "abstention" in r:
             a = r["abstention"]
             lines.append(
-                f"\nAbstention on {r['dataset']} ({r['retriever']}): AUROC {a['auroc']:.3f}, "
-                f"accuracy {a['accuracy']:.3f} at threshold {a['threshold']}; the most accurate "
+                f"\nAbstention on {r['dataset']} ({r['retriever']}): AUROC {a['auroc']:.3f}; at "
+                f"threshold {a['threshold']:.3f} {a['answered']:.1%} of answerable questions "
+                f"answered, {a['refused']:.1%} of unanswerable refused, accuracy "
+                f"{a['accuracy']:.3f}; the most accurate "
                 f"threshold is {a['best_threshold']} ({a['best_accuracy']:.3f}); "
                 f"{a['threshold_answering_95pct']} still answers 95% of answerable questions"
             )

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from rag.answer import Answer, abstain, confidence, extract
+from rag.answer import Answer, abstain, extract
 from rag.chunk import article_id, chunk_article
 from rag.config import DEFAULT_MODEL, Config
 from rag.embed import Embedder, Progress, load_embedder, load_reranker
@@ -18,16 +18,12 @@ from rag.followup import Turn, carried_names, clean_rewrite, is_follow_up, with_
 from rag.ingest import Article, Skipped, read_sources
 from rag.llm import LLM, LLMError, answer_messages, is_not_found, rewrite_messages
 from rag.retrieve import Hit, retrieve
+from rag.retrieve.answerable import answerability, model_versions
+from rag.retrieve.answerable import model as answerability_model
 from rag.store import Index, Manifest, Writer, current_generation
 from rag.store.layout import MANIFEST
 from rag.verify import Verifier
 
-# Abstain when the best sentence's cosine is below this. Fitted per model on SQuAD v2.0 dev with
-# `rag eval`: the highest threshold that still answers 95% of the answerable questions (README
-# "Citations and abstention"). Stored in each index's manifest when it is built.
-ABSTAIN_THRESHOLDS = {DEFAULT_MODEL: 0.44}
-# Other models' cosines live on other scales; this is a guess until fitted, overridable per index.
-FALLBACK_THRESHOLD = 0.35
 MAX_QUESTION_CHARS = 2000
 
 
@@ -87,12 +83,11 @@ def index_sources(
     started = time.perf_counter()
     report = IndexReport()
     embedder = embedder or load_embedder(model_for(config), config.bf16)
-    threshold = ABSTAIN_THRESHOLDS.get(embedder.name, FALLBACK_THRESHOLD)
     with Writer(
         Path(config.index_dir),
         model=embedder.name,
         dimension=embedder.dimension,
-        abstain_threshold=threshold,
+        ranker=model_versions(),
         rebuild=rebuild,
     ) as writer:
         known = writer.hashes()
@@ -210,10 +205,11 @@ class Pipeline:
 
     @property
     def threshold(self) -> float:
-        """The abstention threshold: the configured one, else the one stored with the index."""
+        """The abstention threshold on the answerability probability: the configured one, else
+        the answerability model's default operating point."""
         if self.config.min_score is not None:
             return self.config.min_score
-        return self.index.manifest.abstain_threshold
+        return answerability_model().threshold
 
     def search(
         self,
@@ -276,7 +272,7 @@ class Pipeline:
             asked = _clean_question(with_names(rewritten or question, carried_names(history)))
         hits = self.search(asked, k=k, retriever=retriever, carry=carry)[:k]
         extractive = replace(
-            extract(asked, hits, confidence(hits), self.threshold),
+            extract(asked, hits, answerability(asked, hits), self.threshold),
             question=question,
             asked=asked if asked != question else None,
         )
@@ -325,7 +321,8 @@ class Pipeline:
 
     def answer(self, question: str, hits: Sequence[Hit]) -> Answer:
         """Build the cited extractive answer (or abstention) from retrieved paragraphs."""
-        return extract(_clean_question(question), hits, confidence(hits), self.threshold)
+        question = _clean_question(question)
+        return extract(question, hits, answerability(question, hits), self.threshold)
 
 
 def _clean_question(question: str) -> str:
@@ -343,7 +340,7 @@ def remove_articles(config: Config, sources: Sequence[str], *, model: str) -> li
         Path(config.index_dir),
         model=model,
         dimension=index.manifest.dimension,
-        abstain_threshold=index.manifest.abstain_threshold,
+        ranker=model_versions(),
     ) as writer:
         stored = writer.hashes()
         present = [s for s in sources if s in stored]

@@ -6,10 +6,12 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from rag.errors import ConfigError
 from rag.evaluate import auroc, fit_threshold, ndcg, recall, reciprocal_rank
 from tests.conftest import ROOT
 
@@ -183,3 +185,95 @@ def test_beir_folder_gives_the_hand_computed_ndcg(tmp_path):
     expected = (1 + 1 / (2 + 1 / math.log2(3))) / 2
     assert result["ndcg@10"] == pytest.approx(expected, abs=1e-4)
     assert result["recall@5"] == pytest.approx((1 + 0.5) / 2, abs=1e-4)
+
+
+def test_holdout_leaves_a_seeded_share_of_paragraphs_out_and_their_questions_unanswerable(
+    tmp_path,
+):
+    from rag.evaluate import holdout, load_dataset
+
+    questions = [
+        {"at": (a, p), "id": f"q{a}{p}", "question": text, "answers": []}
+        for (a, p), text in {
+            (0, 0): "Which coast of Sicily is Mount Etna on?",
+            (0, 1): "What closed Catania airport?",
+            (1, 0): "What did the penny-farthing have?",
+            (1, 1): "What do derailleur gears change?",
+        }.items()
+    ]
+    data = _squad(tmp_path / "tiny.json", questions)
+    dataset = load_dataset(data)
+    first = holdout(dataset, 0.5, 3, tmp_path / "a")
+    again = holdout(dataset, 0.5, 3, tmp_path / "b")
+    assert [q.answerable for q in first.questions] == [q.answerable for q in again.questions]
+    (copy,) = first.inputs
+    kept = json.loads(Path(copy).read_text(encoding="utf-8"))["data"]
+    contexts = [p["context"] for article in kept for p in article["paragraphs"]]
+    answerable = [q for q in first.questions if q.answerable]
+    assert len(contexts) == len(answerable)  # one question per paragraph: kept ⇔ answerable
+    for q in answerable:
+        ((unit, _),) = q.relevance.items()
+        title, position = unit.split("#", 1)[1].split("¶")
+        article = next(a for a in kept if a["title"] == title)
+        assert q.text.split()[-1].rstrip("?") in json.dumps(
+            article["paragraphs"][int(position) - 1]
+        )
+    assert all(not q.relevance for q in first.questions if not q.answerable)
+    with pytest.raises(ConfigError, match="between 0 and 1"):
+        holdout(dataset, 1.0, 0, tmp_path / "c")
+
+
+def test_eval_with_holdout_reports_answered_and_refused_shares(tmp_path):
+    questions = [
+        {
+            "at": (0, 0),
+            "id": "e1",
+            "question": "Which coast of Sicily is Mount Etna on?",
+            "answers": [{"text": "east coast", "answer_start": 0}],
+        },
+        {
+            "at": (0, 1),
+            "id": "e2",
+            "question": "What closed Catania airport for two days?",
+            "answers": [{"text": "the ash", "answer_start": 0}],
+        },
+        {
+            "at": (1, 0),
+            "id": "b1",
+            "question": "Which wheel of the penny-farthing was large?",
+            "answers": [{"text": "front wheel", "answer_start": 0}],
+        },
+        {
+            "at": (1, 1),
+            "id": "b2",
+            "question": "What do derailleur gears let a cyclist change?",
+            "answers": [{"text": "the chain", "answer_start": 0}],
+        },
+    ]
+    data = _squad(tmp_path / "tiny.json", questions)
+    result = _eval(str(data), "--index", str(tmp_path / "index"), "--holdout", "0.5")
+    abstention = result["abstention"]
+    assert result["dataset"] == "tiny-holdout0.5-seed0"
+    assert 0 < result["paragraphs"] < 4
+    assert {"auroc", "answered", "refused", "threshold"} <= set(abstention)
+    assert result["ranker"].startswith("ranker-")
+
+
+def test_fixed_halves_split_squad_by_article_and_beir_by_date_or_id(tmp_path):
+    from rag.evaluate import _beir_parts, load_dataset
+
+    data = _squad(
+        tmp_path / "tiny.json",
+        [
+            {"at": (0, 0), "id": "v", "question": "Etna?", "answers": []},
+            {"at": (1, 0), "id": "b", "question": "Wheel?", "answers": []},
+        ],
+    )
+    parts = {q.id: q.part for q in load_dataset(data).questions}
+    assert parts == {"v": "fit", "b": "check"}  # first half of the articles (sorted) fits
+    dated = _beir_parts(
+        ["x", "y", "z", "w"],
+        {"x": "2021-05-01", "y": "2020-01-01", "z": "2022-01-01", "w": "2020-06-01"},
+    )
+    assert dated == {"y": "fit", "w": "fit", "x": "check", "z": "check"}
+    assert _beir_parts(["3", "4"], {}) == {"3": "fit", "4": "check"}

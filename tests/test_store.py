@@ -25,7 +25,7 @@ def _random_index(path: Path, n: int, dim: int = 16, seed: int = 0) -> tuple[np.
     vectors = rng.normal(size=(n, dim)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     ids = []
-    with Writer(path, model="random", dimension=dim, abstain_threshold=0.3) as writer:
+    with Writer(path, model="random", dimension=dim, ranker="test-ranker") as writer:
         for i in range(n):
             text = f"Paragraph number {i}."
             article = Article(source=f"/r/{i}.txt", title=f"R{i}", blocks=(Block(text, None),))
@@ -114,7 +114,7 @@ def test_model_mismatch_is_refused_naming_both_models(seed_index):
 
 def test_writer_refuses_to_mix_models(seed_copy):
     with pytest.raises(IndexFormatError, match="all-MiniLM-L6-v2.*other-model"):
-        Writer(seed_copy, model="other-model", dimension=384, abstain_threshold=0.3)
+        Writer(seed_copy, model="other-model", dimension=384, ranker="test-ranker")
     Index.open(seed_copy)  # untouched, and the lock was released
 
 
@@ -163,7 +163,7 @@ def test_a_failed_build_leaves_the_previous_generation_live(seed_copy, seed_pipe
     generation = current_generation(seed_copy)
     with (
         pytest.raises(RuntimeError),
-        Writer(seed_copy, model="all-MiniLM-L6-v2", dimension=384, abstain_threshold=0.3) as writer,
+        Writer(seed_copy, model="all-MiniLM-L6-v2", dimension=384, ranker="test-ranker") as writer,
     ):
         writer.remove([a.source for a in Index.open(seed_copy).articles()])
         raise RuntimeError("simulated failure before commit")

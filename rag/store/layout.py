@@ -39,7 +39,8 @@ class Manifest:
     paragraphs: int
     sentences: int
     inputs: tuple[str, ...]
-    abstain_threshold: float
+    # The learned ranker and answerability model in use when it was built (their versions).
+    ranker: str
     created: str
     tagger: str = ""  # what tagged the paragraphs' entities (rag.answertype.TAGGER_VERSION)
 
@@ -91,7 +92,7 @@ _FIELD_CHECKS = {
     "paragraphs": _is_count,
     "sentences": _is_count,
     "inputs": lambda v: all(isinstance(i, str) for i in v),
-    "abstain_threshold": lambda v: type(v) in (int, float),
+    "ranker": lambda v: isinstance(v, str) and bool(v),
     "created": lambda v: isinstance(v, str),
     "tagger": lambda v: isinstance(v, str),
 }
@@ -105,7 +106,7 @@ _FIELD_KINDS = {
     "paragraphs": "a count",
     "sentences": "a count",
     "inputs": "a list of sources",
-    "abstain_threshold": "a number",
+    "ranker": "the ranker's version",
     "created": "a timestamp",
     "tagger": "a tagger version",
 }

@@ -80,13 +80,13 @@ class Writer:
         *,
         model: str,
         dimension: int,
-        abstain_threshold: float,
+        ranker: str,
         rebuild: bool = False,
     ):
         self.dir = Path(index_dir)
         self.model = model
         self.dimension = dimension
-        self.abstain_threshold = abstain_threshold
+        self.ranker = ranker
         self.changed = False
         self.db: sqlite3.Connection | None = None
         self.work: Path | None = None
@@ -317,7 +317,7 @@ class Writer:
             paragraphs=paragraphs,
             sentences=sentences,
             inputs=tuple(merged),
-            abstain_threshold=self.abstain_threshold,
+            ranker=self.ranker,
             created=_now(),
             tagger=TAGGER_VERSION,
         )

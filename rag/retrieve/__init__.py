@@ -9,15 +9,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rag.retrieve.features import NAMES, QueryTerms, candidate_features
+from rag.retrieve.model import RANKER, LinearModel, load_model
 from rag.store import Index, Passage
-from rag.store.keywords import STOPWORDS, terms
+from rag.store.keywords import STOPWORDS
 
 RETRIEVERS = ("hybrid", "dense", "bm25")
 
-# Hybrid fusion: weights of the z-scored signals over the candidate set, fitted on SQuAD v1.1 and
-# SciFact together (README "Retrieval"). The paragraph cosine finds candidates but gets no weight:
-# the best sentence's cosine ranks them better.
-WEIGHTS = {"bm25": 0.3, "sentence": 0.7, "sentence_bm25": 0.1}
+# Candidates for the hybrid: this many from BM25 and this many from the paragraph vectors.
 CANDIDATES = 100
 # Paragraphs this similar are copies of one another (a story syndicated to several sites).
 DUPLICATE_COSINE = 0.97
@@ -45,11 +44,17 @@ class Hit:
     score: float
     dense: float  # cosine of question and paragraph
     sentence_scores: tuple[float, ...]  # cosine of question and each sentence, in order
+    features: tuple[float, ...] = ()  # the candidate's row of features.NAMES
 
     @property
     def best_sentence(self) -> float:
         """The highest sentence cosine in the paragraph."""
         return max(self.sentence_scores, default=self.dense)
+
+
+def ranker() -> LinearModel:
+    """The packaged ranker (rag/retrieve/ranker.json), read once."""
+    return load_model(RANKER, NAMES)
 
 
 def retrieve(
@@ -71,9 +76,9 @@ def retrieve(
     q = np.asarray(query_vector, dtype=np.float32).reshape(-1)
     # Rank a little deeper than asked: collapsing copies and reranking both need spare candidates.
     want = max(k, RERANK_DEPTH if rerank else 0)
-    ranked, scores = _rank(index, question, q, want + SPARE, retriever, carry)
+    ranked, scores, features = _rank(index, question, q, want + SPARE, retriever, carry)
     ranked = collapse_duplicates(index, ranked, want)
-    hits = _hits(index, q, ranked, scores)
+    hits = _hits(index, q, ranked, scores, features)
     if rerank is not None and hits:
         order = np.argsort(
             -np.asarray(rerank(question, [h.passage.text for h in hits])), kind="stable"
@@ -82,35 +87,62 @@ def retrieve(
     return hits[:k]
 
 
+def candidates(
+    index: Index, question: str, query_vector: np.ndarray
+) -> tuple[list[int], np.ndarray]:
+    """Every candidate paragraph of the hybrid retriever, in the ranker's order, with its row of
+    features (what the ranker is fitted on: rag.fit)."""
+    q = np.asarray(query_vector, dtype=np.float32).reshape(-1)
+    ranked, _, features = _rank(index, question, q, CANDIDATES, "hybrid", ())
+    rows = np.array([features[pid] for pid in ranked], dtype=np.float32).reshape(-1, len(NAMES))
+    return ranked, rows
+
+
 def _rank(
     index: Index, question: str, q: np.ndarray, depth: int, retriever: str, carry: Sequence[int]
-) -> tuple[list[int], dict[int, float]]:
-    """Paragraph ids best first (at most depth) and their scores, for one retriever."""
-    if retriever == "dense":
-        found = index.search(q, depth)
-        return [pid for pid, _ in found], dict(found)
-    query_terms = terms(question)
-    keyword = index.keywords.paragraphs.scores(query_terms)
-    if retriever == "bm25":
-        rows = _top(keyword, depth)
-        rows = rows[keyword[rows] > 0]  # a paragraph sharing no word with the question is no hit
-        ids = index.keywords.paragraph_ids[rows].tolist()
-        return ids, dict(zip(ids, keyword[rows].tolist(), strict=True))
-    depth = max(CANDIDATES, depth)
-    dense_ids = [pid for pid, _ in index.search(q, depth)]
-    keyword_ids = index.keywords.paragraph_ids[_top(keyword, depth)]
+) -> tuple[list[int], dict[int, float], dict[int, np.ndarray]]:
+    """Paragraph ids best first (at most depth), their scores and their feature rows."""
+    query = QueryTerms.of(question)
+    keyword = index.keywords.paragraphs.scores(list(query.terms))
+    pool = max(CANDIDATES, depth) if retriever == "hybrid" else depth
+    dense_ids = [pid for pid, _ in index.search(q, pool)] if retriever != "bm25" else []
+    keyword_ids: list[int] = []
+    if retriever != "dense":
+        rows = _top(keyword, pool)
+        if retriever == "bm25":  # alone, a paragraph sharing no word with the question is no hit
+            rows = rows[keyword[rows] > 0]
+        keyword_ids = index.keywords.paragraph_ids[rows].tolist()
     # Carried ids no longer in the index (an article removed since) are dropped.
-    carried = np.asarray(carry, dtype=np.int64)
+    carried = np.asarray(carry if retriever == "hybrid" else (), dtype=np.int64)
     carried = carried[np.isin(carried, index.keywords.paragraph_ids)].tolist()
-    candidates = np.array(
-        list(dict.fromkeys([*keyword_ids.tolist(), *dense_ids, *carried])), dtype=np.int64
-    )
+    candidates = np.array(list(dict.fromkeys([*keyword_ids, *dense_ids, *carried])), dtype=np.int64)
     if not len(candidates):
-        return [], {}
-    fused = _fuse(index, q, query_terms, keyword, candidates)
-    order = np.argsort(-fused, kind="stable")
+        return [], {}, {}
+    features = candidate_features(
+        index,
+        q,
+        query,
+        keyword,
+        candidates,
+        {pid: rank for rank, pid in enumerate(dense_ids)},
+        {pid: rank for rank, pid in enumerate(keyword_ids)},
+        pool,
+    )
+    if retriever == "hybrid":
+        scores = ranker().score(features)
+    elif retriever == "dense":
+        scores = features[:, NAMES.index("dense")]
+    else:
+        scores = keyword[index.keywords.paragraph_rows(candidates)]
+    order = np.argsort(-scores, kind="stable")
+    if retriever != "hybrid":
+        order = order[:depth]
     ranked = candidates[order].tolist()
-    return ranked, dict(zip(ranked, fused[order].tolist(), strict=True))
+    return (
+        ranked,
+        dict(zip(ranked, scores[order].tolist(), strict=True)),
+        dict(zip(ranked, features[order], strict=True)),
+    )
 
 
 def collapse_duplicates(index: Index, ranked: Sequence[int], limit: int) -> list[int]:
@@ -139,38 +171,12 @@ def _top(scores: np.ndarray, k: int) -> np.ndarray:
     return rows[np.argsort(-scores[rows], kind="stable")]
 
 
-def _zscores(values: np.ndarray) -> np.ndarray:
-    spread = values.std()
-    return (values - values.mean()) / spread if spread > 1e-9 else np.zeros_like(values)
-
-
-def _fuse(
-    index: Index,
-    q: np.ndarray,
-    query_terms: list[str],
-    keyword: np.ndarray,
-    candidates: np.ndarray,
-) -> np.ndarray:
-    """The fused score of each candidate paragraph."""
-    keywords = index.keywords
-    bm25 = keyword[keywords.paragraph_rows(candidates)]
-    rows, owners = keywords.sentence_rows(candidates)
-    sentence = np.full(len(candidates), -1.0, dtype=np.float32)
-    sentence_bm25 = np.zeros(len(candidates), dtype=np.float32)
-    if len(rows):
-        cosines = index.vectors("sentences", keywords.sentence_ids[rows]) @ q
-        np.maximum.at(sentence, owners, cosines)
-        if query_terms:
-            np.maximum.at(sentence_bm25, owners, keywords.sentences.scores(query_terms)[rows])
-    return (
-        WEIGHTS["bm25"] * _zscores(bm25)
-        + WEIGHTS["sentence"] * _zscores(sentence)
-        + WEIGHTS["sentence_bm25"] * _zscores(sentence_bm25)
-    )
-
-
 def _hits(
-    index: Index, query_vector: np.ndarray, ranked: Sequence[int], scores: dict[int, float]
+    index: Index,
+    query_vector: np.ndarray,
+    ranked: Sequence[int],
+    scores: dict[int, float],
+    features: dict[int, np.ndarray],
 ) -> list[Hit]:
     passages = index.passages(ranked)
     q = np.asarray(query_vector, dtype=np.float32).reshape(-1)
@@ -181,5 +187,13 @@ def _hits(
             continue
         sentence_scores = index.vectors("sentences", passage.sentence_ids) @ q
         dense = float(index.vectors("paragraphs", [pid])[0] @ q)
-        hits.append(Hit(passage, scores[pid], dense, tuple(float(s) for s in sentence_scores)))
+        hits.append(
+            Hit(
+                passage,
+                scores[pid],
+                dense,
+                tuple(float(s) for s in sentence_scores),
+                tuple(float(f) for f in features[pid]),
+            )
+        )
     return hits

@@ -1,0 +1,201 @@
+"""`python -m rag.fit [DATA]`: refit the ranker and the answerability model from the public
+evaluation data, on the fixed "fit" halves only (SQuAD by article, SciFact by odd id, news by
+date), and write them as JSON beside rag/retrieve/. Needs scikit-learn (pip install '.[fit]').
+
+1. Ranker: a pairwise logistic regression (each gold paragraph against the candidates ranked
+   near it) over the features of rag/retrieve/features.py, each dataset weighted equally.
+2. Answerability: a logistic regression over the features of the top paragraphs, on SQuAD v2.0's
+   unanswerable questions and on questions whose paragraph was left out of the index (a seeded
+   half of each corpus), each dataset weighted equally. Its default threshold is the highest that
+   still answers 95% of the answerable questions of every dataset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from rag.config import DEFAULT_MODEL, Config
+from rag.embed import load_embedder
+from rag.evaluate import Dataset, holdout, load_dataset
+from rag.pipeline import Pipeline, index_sources
+from rag.retrieve import Hit, candidates
+from rag.retrieve.answerable import FEATURES, answerability_features
+from rag.retrieve.features import NAMES
+from rag.retrieve.model import ANSWERABILITY, MODELS, RANKER, LinearModel, load_model
+
+RANKER_SETS = ("squad/dev-v1.1.json", "scifact", "news/realtimeqa-cnn-2020-2022")
+# Each gold paragraph is paired with this many of the best-ranked other candidates.
+HARD_NEGATIVES = 30
+ANSWER_RATE = 0.95
+HOLDOUT, SEED = 0.5, 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m rag.fit", description=__doc__.split("\n")[0])
+    parser.add_argument("data", type=Path, nargs="?", default=Path("../shared/data"))
+    parser.add_argument("--index", type=Path, default=Path("index/eval"), help="eval indexes")
+    parser.add_argument("--limit", type=int, help="at most N fit questions per dataset")
+    parser.add_argument("--output", type=Path, default=MODELS, help="where the JSON files go")
+    args = parser.parse_args(argv)
+    fitter = Fitter(args.data, args.index, args.limit)
+    ranker = fitter.fit_ranker()
+    write(ranker, args.output / RANKER)
+    load_model.cache_clear()  # the answerability features use the new ranker's scores
+    answerability = fitter.fit_answerability()
+    write(answerability, args.output / ANSWERABILITY)
+    load_model.cache_clear()
+    return 0
+
+
+def write(model: LinearModel, path: Path) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(model.to_json(), encoding="utf-8")
+    temporary.replace(path)
+    print(f"wrote {path}", file=sys.stderr)
+
+
+class Fitter:
+    """Indexes each dataset once (the same folders `rag eval` uses) and collects features."""
+
+    def __init__(self, data: Path, index_root: Path, limit: int | None):
+        self.data = data
+        self.index_root = index_root
+        self.limit = limit
+        self.embedder = load_embedder(DEFAULT_MODEL, True)
+        self._vectors: dict[str, np.ndarray] = {}
+
+    def pipeline(self, dataset: Dataset) -> Pipeline:
+        config = Config(index_dir=self.index_root / dataset.name)
+        index_sources(config, dataset.inputs, embedder=self.embedder)
+        return Pipeline(config, embedder=self.embedder)
+
+    def questions(self, dataset: Dataset):
+        chosen = [q for q in dataset.questions if q.part == "fit"]
+        if self.limit:
+            rng = np.random.default_rng(SEED)
+            chosen = [chosen[i] for i in sorted(rng.permutation(len(chosen))[: self.limit])]
+        return chosen
+
+    def vector(self, text: str) -> np.ndarray:
+        if text not in self._vectors:
+            self._vectors[text] = self.embedder.encode_queries([text])[0]
+        return self._vectors[text]
+
+    def fit_ranker(self) -> LinearModel:
+        differences, labels, weights, rows = [], [], [], []
+        for name in RANKER_SETS:
+            dataset = load_dataset(self.data / name)
+            pipeline = self.pipeline(dataset)
+            unit = _units(pipeline, dataset)
+            questions = self.questions(dataset)
+            pairs = []
+            for q in questions:
+                ranked, features = candidates(pipeline.index, q.text, self.vector(q.text))
+                gold = np.array([unit.get(pid) in q.relevance for pid in ranked])
+                if not gold.any() or gold.all():
+                    continue
+                rows.append(features)
+                negatives = np.flatnonzero(~gold)[:HARD_NEGATIVES]
+                for positive in np.flatnonzero(gold):
+                    pairs.append(features[positive] - features[negatives])
+            pairs_all = np.concatenate(pairs)
+            print(f"ranker: {dataset.name}: {len(pairs_all)} pairs", file=sys.stderr)
+            differences += [pairs_all, -pairs_all]
+            labels += [np.ones(len(pairs_all)), np.zeros(len(pairs_all))]
+            weights += [np.full(2 * len(pairs_all), 1.0 / (2 * len(pairs_all)))]
+        table = np.concatenate(rows)
+        mean, scale = table.mean(axis=0), table.std(axis=0) + 1e-6
+        x = np.concatenate(differences) / scale  # a difference of standardized rows
+        fitted = _logistic(x, np.concatenate(labels), np.concatenate(weights), intercept=False)
+        return LinearModel(
+            name="ranker",
+            features=NAMES,
+            mean=mean,
+            scale=scale,
+            weights=fitted.coef_[0],
+            intercept=0.0,
+            threshold=None,
+            version="",
+            notes={"fitted on": "fit halves of " + ", ".join(RANKER_SETS), "pairs": "pairwise"},
+        )
+
+    def fit_answerability(self) -> LinearModel:
+        sets = [
+            ("squad/dev-v2.0.json", False),
+            ("squad/dev-v1.1.json", True),
+            ("news/realtimeqa-cnn-2020-2022", True),
+            ("scifact", True),
+        ]
+        tables, labels, weights, floors = [], [], [], []
+        for name, held_out in sets:
+            dataset = load_dataset(self.data / name)
+            if held_out:
+                folder = self.index_root / f"{dataset.name}-holdout{HOLDOUT:g}-seed{SEED}"
+                dataset = holdout(dataset, HOLDOUT, SEED, folder / "corpus")
+            pipeline = self.pipeline(dataset)
+            rows, answerable = [], []
+            for q in self.questions(dataset):
+                hits = pipeline.search(q.text, k=pipeline.config.k)
+                rows.append(answerability_features(q.text, hits))
+                answerable.append(q.answerable)
+            table, y = np.array(rows), np.array(answerable, dtype=float)
+            print(
+                f"answerability: {dataset.name}: {int(y.sum())} answerable, "
+                f"{int(len(y) - y.sum())} not",
+                file=sys.stderr,
+            )
+            tables.append(table)
+            labels.append(y)
+            weights.append(np.full(len(y), 1.0 / len(y)))
+            floors.append((table, y))
+        x = np.concatenate(tables)
+        mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
+        fitted = _logistic(
+            (x - mean) / scale, np.concatenate(labels), np.concatenate(weights), intercept=True
+        )
+        model = LinearModel(
+            name="answerability",
+            features=FEATURES,
+            mean=mean,
+            scale=scale,
+            weights=fitted.coef_[0],
+            intercept=float(fitted.intercept_[0]),
+            threshold=None,
+            version="",
+            notes={
+                "fitted on": "fit halves: SQuAD v2.0 unanswerables; a seeded half of the SQuAD "
+                "v1.1, news and SciFact corpora left out",
+                "threshold": f"answers {ANSWER_RATE:.0%} of each dataset's answerable questions",
+            },
+        )
+        # The highest threshold that still answers 95% of every dataset's answerable questions.
+        threshold = min(
+            float(np.quantile([model.probability(r) for r in t[y == 1]], 1 - ANSWER_RATE))
+            for t, y in floors
+        )
+        return LinearModel(**(model.__dict__ | {"threshold": threshold}))
+
+
+def _units(pipeline: Pipeline, dataset: Dataset) -> dict[int, str]:
+    """Each paragraph id of the index mapped to the unit the dataset judges."""
+    index = pipeline.index
+    passages = index.passages(index.keywords.paragraph_ids.tolist())
+    return {pid: dataset.unit(Hit(p, 0.0, 0.0, ())) for pid, p in passages.items()}
+
+
+def _logistic(x: np.ndarray, y: np.ndarray, weights: np.ndarray, *, intercept: bool):
+    try:
+        from sklearn.linear_model import LogisticRegression
+    except ImportError:
+        raise SystemExit("refitting needs scikit-learn: pip install scikit-learn") from None
+    model = LogisticRegression(C=1.0, fit_intercept=intercept, max_iter=1000)
+    return model.fit(x, y, sample_weight=weights / weights.mean())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,74 @@
+"""Answerability: the probability that the retrieved paragraphs answer the question, from what
+the best candidates look like (not from one cosine alone)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from rag.retrieve import Hit, ranker
+from rag.retrieve.features import NAMES, QueryTerms
+from rag.retrieve.model import ANSWERABILITY, LinearModel, load_model
+
+FEATURES = (
+    "top_score",  # the ranker's score of the best paragraph
+    "margin",  # how far it leads the second (0 with one paragraph)
+    "top_sentence",  # the best paragraph's best-sentence cosine
+    "best_sentence",  # the best sentence cosine among the top three paragraphs
+    "top_dense",  # the best paragraph's own cosine
+    "top_coverage",  # IDF-weighted share of the question's terms in the best paragraph
+    "top_sentence_coverage",  # … in its best-covering sentence
+    "best_coverage",  # the highest coverage among the top three
+    "top_names",  # share of the question's names and numbers in the best paragraph
+    "top_bm25_z",  # how far the best paragraph's BM25 stands above the candidates'
+    "top_sentence_z",  # … and its best sentence's cosine
+    "query_terms",  # log(1 + number of distinct question terms)
+    "query_names",  # log(1 + number of names and numbers in the question)
+)
+_COLUMN = {name: i for i, name in enumerate(NAMES)}
+
+
+def model() -> LinearModel:
+    """The packaged answerability model (rag/retrieve/answerability.json), read once."""
+    return load_model(ANSWERABILITY, FEATURES)
+
+
+def model_versions() -> str:
+    """The versions of the ranker and answerability model, as the manifest records them."""
+    return f"{ranker().version} {model().version}"
+
+
+def answerability_features(question: str, hits: Sequence[Hit]) -> np.ndarray:
+    """The row of FEATURES for a question and its retrieved paragraphs, best first."""
+    rows = np.array([hit.features for hit in hits[:3] if hit.features], dtype=np.float32)
+    query = QueryTerms.of(question)
+    if not len(rows):
+        return np.zeros(len(FEATURES), dtype=np.float32)
+    scores = ranker().score(rows)
+    top = rows[0]
+    return np.array(
+        [
+            scores[0],
+            scores[0] - scores[1] if len(scores) > 1 else 0.0,
+            top[_COLUMN["sentence"]],
+            rows[:, _COLUMN["sentence"]].max(),
+            top[_COLUMN["dense"]],
+            top[_COLUMN["coverage"]],
+            top[_COLUMN["sentence_coverage"]],
+            rows[:, _COLUMN["coverage"]].max(),
+            top[_COLUMN["names"]],
+            top[_COLUMN["bm25_z"]],
+            top[_COLUMN["sentence_z"]],
+            np.log1p(len(query.terms)),
+            np.log1p(len(query.names)),
+        ],
+        dtype=np.float32,
+    )
+
+
+def answerability(question: str, hits: Sequence[Hit]) -> float:
+    """The probability (0..1) that these paragraphs answer the question; 0 with none."""
+    if not hits or not hits[0].features:
+        return 0.0
+    return model().probability(answerability_features(question, hits))
