@@ -35,7 +35,6 @@ _REASON_CUES = re.compile(
     r"led to|caused|so as to)\b",
     re.IGNORECASE,
 )
-_WORD = re.compile(r"\w+")
 # The verdicts on a sentence of an LLM answer (rag.verify).
 SUPPORTED = "supported"  # a cited paragraph supports it
 RECITED = "recited"  # another retrieved paragraph supports it; the citation was changed
@@ -124,42 +123,52 @@ class _Candidate:
     phrase: Span | None  # the best thing of the asked-for kind in the sentence
 
 
-def answer_phrase(
-    passage: Passage, sentence: Span, kind: str, question_words: set[str]
-) -> tuple[Span | None, float]:
-    """The entity in a sentence that best answers a question asking for `kind`, and its weight
-    (0..1): the entity's type fit, more when it stands near the question's words. An entity made
-    only of the question's own words is not an answer to it ("Who is Bill Roggio?")."""
+def answer_phrases(
+    passage: Passage, kind: str, question_words: set[str]
+) -> list[tuple[Span | None, float]]:
+    """For each sentence of a passage, the entity in it that best answers a question asking for
+    `kind`, and its weight (0..1): the entity type's fit, more when it stands near the question's
+    words; (None, 0.0) where there is none. An entity made only of the question's own words is not
+    an answer to it ("Who is Bill Roggio?")."""
+    found: list[tuple[Span | None, float]] = [(None, 0.0)] * len(passage.sentences)
     accepts = _ACCEPTS.get(kind)
     if not accepts:
-        return None, 0.0
+        return found
     text = passage.text
-    anchors = [
-        (m.start(), m.end())
-        for m in _WORD.finditer(text, sentence.start, sentence.end)
-        if m.group().lower() in question_words
+    candidates = [
+        (entity, accepts[entity.type])
+        for entity in passage.entities
+        if entity.type in accepts
+        and not all(w in question_words for w in content_words(text[entity.start : entity.end]))
     ]
-    best: tuple[Span | None, float] = (None, 0.0)
-    for entity in passage.entities:
-        if entity.start < sentence.start or entity.end > sentence.end:
+    # The question's words where they occur (compiled only if some sentence holds a candidate).
+    anchor: re.Pattern[str] | None = None if question_words else re.compile(r"(?!)")
+    at = 0  # both lists are in text order: walk them together
+    for i, sentence in enumerate(passage.sentences):
+        while at < len(candidates) and candidates[at][0].start < sentence.start:
+            at += 1
+        inside = []
+        while at < len(candidates) and candidates[at][0].end <= sentence.end:
+            inside.append(candidates[at])
+            at += 1
+        if not inside:
             continue
-        fit = accepts.get(entity.type, 0.0)
-        words = content_words(text[entity.start : entity.end])
-        if not fit or all(w in question_words for w in words):
-            continue
-        gap = min(
-            (
-                max(a - entity.end, entity.start - b, 0)
+        if anchor is None:
+            anchor = re.compile(
+                r"\b(?:" + "|".join(map(re.escape, sorted(question_words))) + r")\b", re.I
+            )
+        anchors = [m.span() for m in anchor.finditer(text, sentence.start, sentence.end)]
+        for entity, fit in inside:
+            gaps = [
+                max(a - entity.end, entity.start - b)
                 for a, b in anchors
                 if b <= entity.start or a >= entity.end
-            ),
-            default=None,
-        )
-        near = 0.5 if gap is None else _NEAR / (_NEAR + gap)
-        value = fit * (0.5 + 0.5 * near)
-        if value > best[1]:
-            best = (Span(entity.start, entity.end), value)
-    return best
+            ]
+            near = _NEAR / (_NEAR + min(gaps)) if gaps else 0.5
+            value = fit * (0.5 + 0.5 * near)
+            if value > found[i][1]:
+                found[i] = (Span(entity.start, entity.end), value)
+    return found
 
 
 def confidence(hits: Sequence[Hit]) -> float:
@@ -181,11 +190,12 @@ def extract(question: str, hits: Sequence[Hit], score: float, threshold: float) 
     kind = asked_type(question)
     candidates = []
     for rank, hit in enumerate(hits[:3]):
+        phrases = answer_phrases(hit.passage, kind, words)
         for i, span in enumerate(hit.passage.sentences):
             text = hit.passage.text[span.start : span.end]
             similarity = hit.sentence_scores[i] if i < len(hit.sentence_scores) else hit.dense
             value = similarity + KEYWORD_WEIGHT * _keyword_overlap(words, text) - 0.02 * rank
-            phrase, fit = answer_phrase(hit.passage, span, kind, words)
+            phrase, fit = phrases[i]
             if kind == REASON and _REASON_CUES.search(text):
                 fit = 1.0
             candidates.append(_Candidate(rank, i, value + TYPE_WEIGHT * fit, phrase))

@@ -189,12 +189,19 @@ _NUMBER_WORD = (
 )
 _NUMBER_WORDS = frozenset(_NUMBER_WORD[3:-1].split("|"))
 _SCALE = r"(?:\s+(?:hundred|thousand|million|billion|trillion))?"
+# A unit after a number belongs to the amount ("55 mph", "182 million tons", "10 years").
+_UNIT = (
+    r"(?:\s*(?:%|percent\b|per\s+cent\b)|\s+(?:years?|months?|weeks?|days?|hours?|minutes?"
+    r"|seconds?|decades?|centuries|miles?|mph|km|kilometres?|kilometers?|metres?|meters?|feet"
+    r"|foot|inches?|acres?|hectares?|tons?|tonnes?|pounds?|kg|kilograms?|degrees?|dollars?"
+    r"|euros?|barrels?|people|square\s+(?:miles?|kilometres?|kilometers?|km|feet|metres?))\b)?"
+)
 _DIGIT_NUMBERS = re.compile(
-    r"[$£€¥]?\s?\d+(?:,\d{3})*(?:\.\d+)?" + _SCALE + r"(?:\s*(?:%|percent\b|per\s+cent\b))?",
+    r"[$£€¥]?\s?\d+(?:,\d{3})*(?:\.\d+)?" + _SCALE + _UNIT,
     re.IGNORECASE,
 )
 _WORD_NUMBERS = re.compile(
-    rf"{_NUMBER_WORD}(?:[\s-]+(?:and\s+)?{_NUMBER_WORD})*\b(?:\s*(?:percent\b|%))?",
+    rf"{_NUMBER_WORD}(?:[\s-]+(?:and\s+)?{_NUMBER_WORD})*\b" + _UNIT,
     re.IGNORECASE,
 )
 # Where a date or number can start: digits, a capitalised word, or one of the lower-case words

@@ -93,6 +93,10 @@ def _tags(text: str) -> list[tuple[str, str]]:
             [("Taliban", NAME), ("United States", PLACE)],
         ),
         ("Nothing here is named, and three dozen cats slept.", [("three dozen", NUMBER)]),
+        (
+            "The limit of 55 mph held for ten years; 182 million tons of dust fell.",
+            [("55 mph", NUMBER), ("ten years", NUMBER), ("182 million tons", NUMBER)],
+        ),
     ],
 )
 def test_tagger_on_fixed_sentences(text, expected):
