@@ -18,7 +18,7 @@ MAX_SENTENCES = 3
 SENTENCE_MARGIN = 0.08
 KEYWORD_WEIGHT = 0.25
 # A sentence holding a thing of the kind asked for (a date for "when") gains up to this much;
-# fitted on the first half of SQuAD v1.1's articles (README "Evaluation").
+# fitted on the first half of SQuAD v1.1 dev's articles (README "Answer types").
 TYPE_WEIGHT = 0.1
 # How well each entity type answers each kind of question; a NAME is a name of no clear kind.
 _ACCEPTS = {

@@ -204,13 +204,11 @@ _WORD_NUMBERS = re.compile(
     rf"{_NUMBER_WORD}(?:[\s-]+(?:and\s+)?{_NUMBER_WORD})*\b" + _UNIT,
     re.IGNORECASE,
 )
-# Where a date or number can start: digits, a capitalised word, or one of the lower-case words
-# that open one (checked for a word boundary after the scan, which is faster without \b).
-_STARTS = re.compile(
-    r"[$£€¥]?\d+|[A-Z][A-Za-z]*|(?:"
-    + "|".join(sorted((_DATE_STARTS | _NUMBER_WORDS) - _MONTH_WORDS, key=len, reverse=True))
-    + r")(?![a-z])"
-)
+# Where a date or number can start: digits or a capitalised word, or one of the lower-case words
+# that open one (found among all lower-case words: faster than scanning for the list).
+_STARTS = re.compile(r"[$£€¥]?\d+|[A-Z][A-Za-z]*")
+_LOWER = re.compile(r"[a-z]+")
+_LOWER_STARTS = (_DATE_STARTS | _NUMBER_WORDS) - _MONTH_WORDS
 _SPACED = re.compile(r"\S+")
 _CONNECT_WORDS = frozenset("of de da del der di du la le van von bin al the y for on".split())
 _OF = re.compile(r"\s+of\s+(?:the\s+)?")
@@ -352,7 +350,10 @@ def tag(text: str) -> tuple[Entity, ...]:
             taken[start:end] = b"\x01" * (end - start)
             found.append(Entity(start, end, kind))
 
-    for token in _STARTS.finditer(text):
+    starts = list(_STARTS.finditer(text))
+    starts += [m for m in _LOWER.finditer(text) if m.group() in _LOWER_STARTS]
+    starts.sort(key=lambda m: m.start())
+    for token in starts:
         start = token.start()
         if taken[start] or (start and (text[start - 1].isalnum() or text[start - 1] in ",.")):
             continue  # inside a claimed span, a word or a number ("1,200" is one number)
