@@ -23,10 +23,13 @@ from rag.answertype import (
 )
 from rag.chat.render import answer_from_dict, sources_html
 from rag.chunk import Span, split_sentences
+from rag.config import Config
 from rag.errors import IndexFormatError
 from rag.evaluate import Question, phrase_f1, phrase_scores, squad_normal
+from rag.pipeline import index_sources
 from rag.retrieve import Hit
 from rag.store import Index, Passage, current_generation
+from tests.conftest import SAMPLE
 
 
 @pytest.mark.parametrize(
@@ -135,6 +138,15 @@ def test_an_index_without_entity_tags_is_refused_with_the_rebuild_command(seed_c
     path.write_text(json.dumps(data))
     with pytest.raises(IndexFormatError, match=r"entity tagger none .* rebuild with: rag index"):
         Index.open(seed_copy)
+
+
+def test_adding_to_an_index_without_entity_tags_is_refused(seed_copy, embedder):
+    path = current_generation(seed_copy) / "manifest.json"
+    data = json.loads(path.read_text())
+    del data["tagger"]
+    path.write_text(json.dumps(data | {"format": 1}))
+    with pytest.raises(IndexFormatError, match=r"format 1 with entity tagger none .* rebuild with"):
+        index_sources(Config(index_dir=seed_copy), [str(SAMPLE)], embedder=embedder)
 
 
 def _passage(text: str) -> Passage:
