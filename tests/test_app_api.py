@@ -155,7 +155,15 @@ def test_history_is_rendered_from_citation_data(client):  # noqa: F811
     sources = messages[2]
     assert sources["metadata"] == {"title": "Sources", "status": "done"}
     cited = answer_from_dict(data).citations[0]
-    assert f"<mark>{html.escape(cited.sentence)}</mark>" in sources["content"]
+    text, start, end = cited.paragraph_text, cited.answer_start, cited.answer_end
+    # A "who" question: the person's name is the marked answer phrase, bold inside the highlight.
+    assert start is not None and "Khalilzad" in text[start:end]
+    marked = (
+        html.escape(text[cited.sentence_start : start])
+        + f'<strong class="rag-answer">{html.escape(text[start:end])}</strong>'
+        + html.escape(text[end : cited.sentence_end])
+    )
+    assert f"<mark>{marked}</mark>" in sources["content"]
     assert "› ¶ " in sources["content"] and "score " in sources["content"]
 
 

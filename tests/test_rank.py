@@ -97,7 +97,6 @@ def test_a_damaged_model_file_is_one_line_naming_it_and_the_fix(tmp_path, change
 @pytest.mark.parametrize(
     ("question", "named"),
     [
-        ("Who is Bill Roggio?", "Bill Roggio"),
         ("Who is Neumann?", "Neumann"),
         ("Who is Annie Pforzheimer?", "Annie Pforzheimer"),
         ("Who is the US special envoy for Afghanistan?", "Khalilzad"),

@@ -7,13 +7,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from rag.retrieve import Hit, ranker
+from rag.retrieve import Hit
 from rag.retrieve.features import NAMES, QueryTerms
-from rag.retrieve.model import ANSWERABILITY, LinearModel, load_model
+from rag.retrieve.model import ANSWERABILITY, RANKER, LinearModel, file_version, load_model
 
+# Only measures that mean the same in a library of one article and of thousands: scores relative
+# to the other candidates (z-scores, the ranker's score and lead) made a small library's best
+# paragraph look weak, and refused its plain questions.
 FEATURES = (
-    "top_score",  # the ranker's score of the best paragraph
-    "margin",  # how far it leads the second (0 with one paragraph)
     "top_sentence",  # the best paragraph's best-sentence cosine
     "best_sentence",  # the best sentence cosine among the top three paragraphs
     "top_dense",  # the best paragraph's own cosine
@@ -21,8 +22,6 @@ FEATURES = (
     "top_sentence_coverage",  # … in its best-covering sentence
     "best_coverage",  # the highest coverage among the top three
     "top_names",  # share of the question's names and numbers in the best paragraph
-    "top_bm25_z",  # how far the best paragraph's BM25 stands above the candidates'
-    "top_sentence_z",  # … and its best sentence's cosine
     "query_terms",  # log(1 + number of distinct question terms)
     "query_names",  # log(1 + number of names and numbers in the question)
 )
@@ -36,7 +35,7 @@ def model() -> LinearModel:
 
 def model_versions() -> str:
     """The versions of the ranker and answerability model, as the manifest records them."""
-    return f"{ranker().version} {model().version}"
+    return f"{file_version(RANKER)} {file_version(ANSWERABILITY)}"
 
 
 def answerability_features(question: str, hits: Sequence[Hit]) -> np.ndarray:
@@ -45,12 +44,9 @@ def answerability_features(question: str, hits: Sequence[Hit]) -> np.ndarray:
     query = QueryTerms.of(question)
     if not len(rows):
         return np.zeros(len(FEATURES), dtype=np.float32)
-    scores = ranker().score(rows)
     top = rows[0]
     return np.array(
         [
-            scores[0],
-            scores[0] - scores[1] if len(scores) > 1 else 0.0,
             top[_COLUMN["sentence"]],
             rows[:, _COLUMN["sentence"]].max(),
             top[_COLUMN["dense"]],
@@ -58,8 +54,6 @@ def answerability_features(question: str, hits: Sequence[Hit]) -> np.ndarray:
             top[_COLUMN["sentence_coverage"]],
             rows[:, _COLUMN["coverage"]].max(),
             top[_COLUMN["names"]],
-            top[_COLUMN["bm25_z"]],
-            top[_COLUMN["sentence_z"]],
             np.log1p(len(query.terms)),
             np.log1p(len(query.names)),
         ],

@@ -49,7 +49,7 @@ class LinearModel:
                 weights=np.asarray(data["weights"], dtype=np.float32),
                 intercept=float(data["intercept"]),
                 threshold=None if data.get("threshold") is None else float(data["threshold"]),
-                version=f"{data['name']}-{hashlib.sha256(raw).hexdigest()[:12]}",
+                version=_version(path, raw),
                 notes=dict(data.get("notes", {})),
             )
         except (OSError, ValueError, TypeError, KeyError) as error:
@@ -92,6 +92,20 @@ class LinearModel:
             "notes": self.notes,
         }
         return json.dumps(data, indent=1) + "\n"
+
+
+def _version(path: Path, raw: bytes) -> str:
+    return f"{path.stem}-{hashlib.sha256(raw).hexdigest()[:12]}"
+
+
+def file_version(filename: str) -> str:
+    """A packaged model's version from its file alone, without loading it (so an index can be
+    written, and a model refitted, while the file in place is one this code cannot use)."""
+    path = MODELS / filename
+    try:
+        return _version(path, path.read_bytes())
+    except OSError:
+        return f"{path.stem}-missing"
 
 
 @cache
