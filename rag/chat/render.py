@@ -170,10 +170,12 @@ def library_html(articles: Sequence[ArticleInfo], show_source: Callable[[str], s
 def example_questions(titles: Sequence[str], headings: Sequence[str], limit: int = 4) -> list[str]:
     """Questions a reader might ask of these articles, from their titles and section headings."""
 
-    def short(text: str) -> str:
+    def short(text: str, limit: int = 70) -> str:
         text = " ".join(text.split()).strip("\"'‘’“”«» ")
-        return text if len(text) <= 70 else text[:67].rsplit(" ", 1)[0] + "…"
+        return text if len(text) <= limit else text[: limit - 3].rsplit(" ", 1)[0] + "…"
 
-    questions = [f"What is ‘{short(t)}’ about?" for t in titles[:2] if short(t)]
+    # A headline is kept whole up to 100 characters: cut short, it loses the words that find its
+    # article, and the example would be refused as unanswerable.
+    questions = [f"What is ‘{short(t, 100)}’ about?" for t in titles[:2] if short(t)]
     questions += [f"What does the article say about {short(h)}?" for h in headings if short(h)]
     return list(dict.fromkeys(questions))[:limit]
