@@ -86,7 +86,7 @@ class Answer:
     text: str
     abstained: bool
     citations: tuple[Citation, ...]
-    confidence: float  # the score the abstention decision was made on
+    confidence: float  # the answerability probability (0..1) the decision was made on
     mode: str = "extractive"  # or "llm": written by a language model, then verified
     # LLM mode: the check of each sentence (rag.verify.Verdict.to_dict() data).
     sentences: tuple[dict, ...] = ()
@@ -169,11 +169,6 @@ def answer_phrases(
             if value > found[i][1]:
                 found[i] = (Span(entity.start, entity.end), value)
     return found
-
-
-def confidence(hits: Sequence[Hit]) -> float:
-    """The abstention score: how well the best sentence of the best paragraphs matches (cosine)."""
-    return max((hit.best_sentence for hit in hits[:3]), default=0.0)
 
 
 def _keyword_overlap(question_words: set[str], text: str) -> float:

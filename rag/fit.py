@@ -150,7 +150,7 @@ class Fitter:
             ("squad/dev-v1.1.json", True),
             ("news/realtimeqa-cnn-2020-2022", True),
         ]
-        tables, labels, weights, floors = [], [], [], []
+        tables, labels, weights = [], [], []
         for name, held_out in sets:
             dataset = load_dataset(self.data / name)
             if held_out:
@@ -173,7 +173,6 @@ class Fitter:
             tables.append(table)
             labels.append(y)
             weights.append(np.full(len(y), 1.0 / len(y)))
-            floors.append((table, y))
         x = np.concatenate(tables)
         mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
         fitted = _logistic(
@@ -197,7 +196,7 @@ class Fitter:
         # The highest threshold that still answers 95% of every dataset's answerable questions.
         threshold = min(
             float(np.quantile([model.probability(r) for r in t[y == 1]], 1 - ANSWER_RATE))
-            for t, y in floors
+            for t, y in zip(tables, labels, strict=True)
         )
         return LinearModel(**(model.__dict__ | {"threshold": threshold}))
 
