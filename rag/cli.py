@@ -161,6 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="ask only the questions of the fixed half the learned parts are fitted on, or the "
         "other (SQuAD: by article; news: by date; SciFact: odd/even id)",
     )
+    evaluate.add_argument(
+        "--no-dates",
+        action="store_true",
+        help="ignore publication dates (by default a dated question is asked as of its date)",
+    )
     _reranker(evaluate)
     evaluate.add_argument("--k", type=int, help="paragraphs given to the answer (default 5)")
     evaluate.add_argument("--min-score", type=float, help="abstention threshold to evaluate")
@@ -448,6 +453,7 @@ def _eval(args: argparse.Namespace, config: Config) -> int:
             held_out=args.holdout,
             seed=args.seed,
             part=args.half,
+            dates=not args.no_dates,
         )
         for r in retrievers
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -26,6 +27,11 @@ class Config:
     # None means "use the threshold stored with the index for its model".
     min_score: float | None = None
     reranker: str | None = None  # a CrossEncoder that reorders the best paragraphs
+    # Publication dates: questions are asked as of a day (None: today), and may search only a
+    # window of publication days (either end open).
+    as_of: dt.date | None = None
+    since: dt.date | None = None
+    until: dt.date | None = None
     bf16: bool = True
     timeout: float = 10.0
     max_bytes: int = 10_000_000
@@ -59,6 +65,16 @@ class Config:
         return replace(self, **{k: v for k, v in values.items() if v is not None})
 
 
+def parse_day(raw: str) -> dt.date:
+    """A day written YYYY-MM-DD; ValueError with a one-line reason otherwise."""
+    try:
+        return dt.date.fromisoformat(raw.strip())
+    except ValueError:
+        raise ValueError(
+            f"{raw!r} is not a date; write it as YYYY-MM-DD, such as 2021-07-28"
+        ) from None
+
+
 def _parse(name: str, raw: str, kind: Callable[[str], object]) -> object:
     if kind is bool:
         lowered = raw.strip().lower()
@@ -67,6 +83,11 @@ def _parse(name: str, raw: str, kind: Callable[[str], object]) -> object:
         if lowered in {"0", "false", "no", "off"}:
             return False
         raise ConfigError(f"RAG_{name.upper()}={raw!r} is not a yes/no value; use 1 or 0.")
+    if kind is parse_day:
+        try:
+            return parse_day(raw)
+        except ValueError as error:
+            raise ConfigError(f"RAG_{name.upper()}: {error}.") from None
     try:
         return kind(raw)
     except ValueError:
@@ -81,6 +102,9 @@ _KINDS = {
     "model": str,
     "k": int,
     "min_score": float,
+    "as_of": parse_day,
+    "since": parse_day,
+    "until": parse_day,
     "bf16": bool,
     "timeout": float,
     "max_bytes": int,
@@ -129,5 +153,9 @@ def validate(config: Config) -> None:
     for name in ("queue_size", "ask_rate", "add_rate"):
         if getattr(config, name) < 1:
             raise ConfigError(f"{name} must be at least 1, got {getattr(config, name)}.")
+    if config.since and config.until and config.since > config.until:
+        raise ConfigError(
+            f"since ({config.since}) is after until ({config.until}); no article can be in between."
+        )
     if config.batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, got {config.batch_size}.")

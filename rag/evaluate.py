@@ -3,6 +3,7 @@ through the same search and answer code the app uses."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import re
@@ -22,6 +23,7 @@ from rag.errors import ConfigError
 from rag.pipeline import Pipeline, index_sources
 from rag.retrieve import Hit
 from rag.retrieve.answerable import model_versions
+from rag.retrieve.recency import When
 
 DEPTH = 20  # paragraphs retrieved per question: enough for recall@20
 
@@ -37,6 +39,7 @@ class Question:
     answerable: bool = True
     # Which fixed half the question belongs to: "fit" (learned parts are fitted on it) or "check".
     part: str = "fit"
+    date: dt.date | None = None  # the day it was asked (news); it is asked as of that day
 
 
 @dataclass(frozen=True)
@@ -147,7 +150,8 @@ def _load_beir(folder: Path) -> Dataset:
     asked = [q for q in relevance if q in texts]
     parts = _beir_parts(asked, dates)
     questions = tuple(
-        Question(id=q, text=texts[q], relevance=relevance[q], part=parts[q]) for q in asked
+        Question(id=q, text=texts[q], relevance=relevance[q], part=parts[q], date=_day(dates[q]))
+        for q in asked
     )
     lines = corpus.read_text(encoding="utf-8").splitlines()
 
@@ -164,6 +168,13 @@ def _load_beir(folder: Path) -> Dataset:
         return copy, renamed
 
     return Dataset(folder.name, (source,), questions, document_unit, subset)
+
+
+def _day(value: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value[:10]) if value else None
+    except ValueError:
+        return None
 
 
 def _beir_parts(ids: Sequence[str], dates: dict[str, str]) -> dict[str, str]:
@@ -207,9 +218,9 @@ def holdout(dataset: Dataset, fraction: float, seed: int, folder: Path) -> Datas
         relevance = {renamed[u]: g for u, g in q.relevance.items() if u in renamed}
         answerable = q.answerable and bool(relevance)
         questions.append(
-            Question(q.id, q.text, relevance, q.answers, answerable, q.part)
+            replace(q, relevance=relevance)
             if answerable
-            else Question(q.id, q.text, {}, q.answers, False, q.part)
+            else replace(q, relevance={}, answerable=False)
         )
     name = f"{dataset.name}-holdout{fraction:g}-seed{seed}"
     return Dataset(name, (str(copy.resolve()),), tuple(questions), dataset.unit, dataset.subset)
@@ -231,8 +242,10 @@ def run(
     retriever: str = "hybrid",
     limit: int | None = None,
     progress: bool = True,
+    dates: bool = True,
 ) -> dict[str, object]:
-    """Ask every question (or the first `limit`) and compute the metrics."""
+    """Ask every question (or the first `limit`) and compute the metrics: each as of its own
+    date when it has one (else as of today), or with dates=False ignoring publication dates."""
     from tqdm import tqdm
 
     questions = dataset.questions[:limit] if limit else dataset.questions
@@ -247,7 +260,13 @@ def run(
         mininterval=1.0,
     ):
         started = time.perf_counter()
-        hits = pipeline.search(question.text, k=max(DEPTH, k), retriever=retriever)
+        if not dates:
+            when = When()
+        elif question.date is not None:
+            when = When(question.date)
+        else:
+            when = pipeline.when()
+        hits = pipeline.search(question.text, k=max(DEPTH, k), retriever=retriever, when=when)
         answer = pipeline.answer(question.text, hits[:k])
         outcome.seconds.append(time.perf_counter() - started)
         outcome.ranks.append(list(dict.fromkeys(dataset.unit(hit) for hit in hits)))
@@ -260,6 +279,7 @@ def run(
         "model": pipeline.index.manifest.model,
         "ranker": model_versions(),
         "k": k,
+        "dates": dates,
     }
 
 
@@ -470,6 +490,7 @@ def evaluate(
     held_out: float | None = None,
     seed: int = 0,
     part: str | None = None,
+    dates: bool = True,
 ) -> dict[str, object]:
     """Index the dataset's corpus into its own folder (reused when unchanged), then run it.
 
@@ -485,12 +506,14 @@ def evaluate(
             name=f"{dataset.name} ({part})",
             questions=tuple(q for q in dataset.questions if q.part == part),
         )
+    if not dates:
+        dataset = replace(dataset, name=f"{dataset.name} (no dates)")
     report = index_sources(config, dataset.inputs, embedder=embedder)
     if report.skipped:
         reasons = "; ".join(f"{s.source}: {s.reason}" for s in report.skipped[:3])
         print(f"warning: {len(report.skipped)} corpus records skipped ({reasons})", file=sys.stderr)
     pipeline = Pipeline(config, embedder=embedder)
-    return run(dataset, pipeline, retriever=retriever, limit=limit, progress=progress)
+    return run(dataset, pipeline, retriever=retriever, limit=limit, progress=progress, dates=dates)
 
 
 def _cell(value: float | None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 import time
@@ -20,6 +21,7 @@ from rag.llm import LLM, LLMError, answer_messages, is_not_found, rewrite_messag
 from rag.retrieve import Hit, retrieve
 from rag.retrieve.answerable import answerability, model_versions
 from rag.retrieve.answerable import model as answerability_model
+from rag.retrieve.recency import When
 from rag.store import Index, Manifest, Writer, current_generation
 from rag.store.layout import MANIFEST
 from rag.verify import Verifier
@@ -211,6 +213,10 @@ class Pipeline:
             return self.config.min_score
         return answerability_model().threshold
 
+    def when(self) -> When:
+        """The configured moment and window for a question asked now (as of today unless set)."""
+        return When(self.config.as_of or dt.date.today(), self.config.since, self.config.until)
+
     def search(
         self,
         question: str,
@@ -218,12 +224,21 @@ class Pipeline:
         k: int | None = None,
         retriever: str = "hybrid",
         carry: Sequence[int] = (),
+        when: When | None = None,
     ) -> list[Hit]:
-        """The k best paragraphs for a question, best first (carry: see retrieve())."""
+        """The k best paragraphs for a question, best first (carry, when: see retrieve(); when
+        defaults to the configured one)."""
         question = _clean_question(question)
         vector = self.embedder.encode_queries([question])[0]
         return retrieve(
-            self.index, question, vector, k or self.config.k, retriever, self.rerank, carry
+            self.index,
+            question,
+            vector,
+            k or self.config.k,
+            retriever,
+            self.rerank,
+            carry,
+            when or self.when(),
         )
 
     def ask(
@@ -234,9 +249,12 @@ class Pipeline:
         retriever: str = "hybrid",
         history: Sequence[Turn] = (),
         llm: LLM | None = None,
+        when: When | None = None,
     ) -> Answer:
         """Answer one question with citations, or abstain (see ask_stream)."""
-        for event in self.ask_stream(question, k=k, retriever=retriever, history=history, llm=llm):
+        for event in self.ask_stream(
+            question, k=k, retriever=retriever, history=history, llm=llm, when=when
+        ):
             if isinstance(event, Answer):
                 return event
         raise AssertionError("ask_stream ended without an answer")  # pragma: no cover
@@ -249,6 +267,7 @@ class Pipeline:
         retriever: str = "hybrid",
         history: Sequence[Turn] = (),
         llm: LLM | None = None,
+        when: When | None = None,
     ) -> Iterator[str | Answer]:
         """Answer a question: with an LLM, yield its text piece by piece as it is written, then
         the verified Answer; without one (or when retrieval is too weak to call it), only the
@@ -270,7 +289,7 @@ class Pipeline:
                 except LLMError as error:
                     notes.append(f"Could not rewrite the follow-up question: {error}")
             asked = _clean_question(with_names(rewritten or question, carried_names(history)))
-        hits = self.search(asked, k=k, retriever=retriever, carry=carry)[:k]
+        hits = self.search(asked, k=k, retriever=retriever, carry=carry, when=when)[:k]
         extractive = replace(
             extract(asked, hits, answerability(asked, hits), self.threshold),
             question=question,

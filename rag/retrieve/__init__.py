@@ -3,6 +3,7 @@ sentence-level rescoring."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ import numpy as np
 
 from rag.retrieve.features import NAMES, QueryTerms, candidate_features
 from rag.retrieve.model import RANKER, LinearModel, load_model
+from rag.retrieve.recency import When, distance, penalty
 from rag.store import Index, Passage
 from rag.store.keywords import STOPWORDS
 
@@ -18,7 +20,8 @@ RETRIEVERS = ("hybrid", "dense", "bm25")
 
 # Candidates for the hybrid: this many from BM25 and this many from the paragraph vectors.
 CANDIDATES = 100
-# Paragraphs this similar are copies of one another (a story syndicated to several sites).
+# Paragraphs this similar are copies or versions of one another: a story syndicated to several
+# sites, or one paragraph updated day by day with new figures (then each date is a version).
 DUPLICATE_COSINE = 0.97
 SPARE = 10
 # A cross-encoder, when configured, reorders this many of the best paragraphs.
@@ -45,6 +48,8 @@ class Hit:
     dense: float  # cosine of question and paragraph
     sentence_scores: tuple[float, ...]  # cosine of question and each sentence, in order
     features: tuple[float, ...] = ()  # the candidate's row of features.NAMES
+    # Publication days (ISO) of other versions of this paragraph left out for it, newest first.
+    also: tuple[str, ...] = ()
 
     @property
     def best_sentence(self) -> float:
@@ -65,20 +70,24 @@ def retrieve(
     retriever: str = "hybrid",
     rerank: Rerank | None = None,
     carry: Sequence[int] = (),
+    when: When | None = None,
 ) -> list[Hit]:
     """Return the k best paragraphs for the question, best first, near-duplicates collapsed.
 
     carry: paragraph ids from earlier turns of a conversation; the hybrid retriever scores them
     with the other candidates, so a follow-up can stay with the passages it is about.
+    when: the moment the question is asked and the publication window it may search (recency.When);
+    None ignores publication dates.
     """
     if retriever not in RETRIEVERS:
         raise ValueError(f"unknown retriever {retriever!r}; choose one of {', '.join(RETRIEVERS)}")
     q = np.asarray(query_vector, dtype=np.float32).reshape(-1)
     # Rank a little deeper than asked: collapsing copies and reranking both need spare candidates.
     want = max(k, RERANK_DEPTH if rerank else 0)
-    ranked, scores, features = _rank(index, question, q, want + SPARE, retriever, carry)
-    ranked = collapse_duplicates(index, ranked, want)
-    hits = _hits(index, q, ranked, scores, features)
+    ranked, scores, features = _rank(index, question, q, want + SPARE, retriever, carry, when)
+    centre = when.centre(question) if when is not None else None
+    groups = collapse_duplicates(index, ranked, want, centre)
+    hits = _hits(index, q, groups, scores, features)
     if rerank is not None and hits:
         order = np.argsort(
             -np.asarray(rerank(question, [h.passage.text for h in hits])), kind="stable"
@@ -88,33 +97,58 @@ def retrieve(
 
 
 def candidates(
-    index: Index, question: str, query_vector: np.ndarray
+    index: Index, question: str, query_vector: np.ndarray, when: When | None = None
 ) -> tuple[list[int], np.ndarray]:
     """Every candidate paragraph of the hybrid retriever, in the ranker's order, with its row of
-    features (what the ranker is fitted on: rag.fit)."""
+    features (what the ranker is fitted on: rag.fit); when only filters (no recency prior)."""
     q = np.asarray(query_vector, dtype=np.float32).reshape(-1)
-    ranked, _, features = _rank(index, question, q, CANDIDATES, "hybrid", ())
+    if when is not None:
+        when = _FilterOnly(when.as_of, when.since, when.until)
+    ranked, _, features = _rank(index, question, q, CANDIDATES, "hybrid", (), when)
     rows = np.array([features[pid] for pid in ranked], dtype=np.float32).reshape(-1, len(NAMES))
     return ranked, rows
 
 
+class _FilterOnly(When):
+    """A When that filters but favours no day (for fitting the prior itself)."""
+
+    def centre(self, question: str) -> None:
+        return None
+
+
 def _rank(
-    index: Index, question: str, q: np.ndarray, depth: int, retriever: str, carry: Sequence[int]
+    index: Index,
+    question: str,
+    q: np.ndarray,
+    depth: int,
+    retriever: str,
+    carry: Sequence[int],
+    when: When | None,
 ) -> tuple[list[int], dict[int, float], dict[int, np.ndarray]]:
     """Paragraph ids best first (at most depth), their scores and their feature rows."""
     query = QueryTerms.of(question)
     keyword = index.keywords.paragraphs.scores(list(query.terms))
+    # Rows of keywords.paragraph_ids the question may use (None: all of them).
+    allowed = when.allowed(index.days()) if when is not None and when.filters else None
     pool = max(CANDIDATES, depth) if retriever == "hybrid" else depth
-    dense_ids = [pid for pid, _ in index.search(q, pool)] if retriever != "bm25" else []
+    dense_ids = [pid for pid, _ in index.search(q, pool, allowed)] if retriever != "bm25" else []
     keyword_ids: list[int] = []
     if retriever != "dense":
-        rows = _top(keyword, pool)
+        if allowed is None:
+            rows = _top(keyword, pool)
+        else:
+            rows = _top(np.where(allowed, keyword, -np.inf), pool)
+            rows = rows[allowed[rows]]
         if retriever == "bm25":  # alone, a paragraph sharing no word with the question is no hit
             rows = rows[keyword[rows] > 0]
         keyword_ids = index.keywords.paragraph_ids[rows].tolist()
-    # Carried ids no longer in the index (an article removed since) are dropped.
+    # Carried ids no longer in the index (an article removed since) or outside the window are
+    # dropped.
     carried = np.asarray(carry if retriever == "hybrid" else (), dtype=np.int64)
-    carried = carried[np.isin(carried, index.keywords.paragraph_ids)].tolist()
+    usable = index.keywords.paragraph_ids
+    if allowed is not None:
+        usable = usable[allowed]
+    carried = carried[np.isin(carried, usable)].tolist()
     candidates = np.array(list(dict.fromkeys([*keyword_ids, *dense_ids, *carried])), dtype=np.int64)
     if not len(candidates):
         return [], {}, {}
@@ -130,6 +164,11 @@ def _rank(
     )
     if retriever == "hybrid":
         scores = ranker().score(features)
+        centre = when.centre(question) if when is not None else None
+        if centre is not None:  # the recency prior
+            scores = scores - penalty(
+                index.days()[index.keywords.paragraph_rows(candidates)], centre
+            )
     elif retriever == "dense":
         scores = features[:, NAMES.index("dense")]
     else:
@@ -145,21 +184,38 @@ def _rank(
     )
 
 
-def collapse_duplicates(index: Index, ranked: Sequence[int], limit: int) -> list[int]:
-    """Keep the best of each group of near-identical paragraphs (syndicated copies), in order."""
-    kept: list[int] = []
+def collapse_duplicates(
+    index: Index, ranked: Sequence[int], limit: int, centre: tuple[int, int] | None = None
+) -> list[tuple[int, tuple[int, ...]]]:
+    """Group near-identical paragraphs, at most limit groups in rank order, and pick one of each:
+    the best-ranked, or with centre (the days a question is asked about) the dated version
+    published nearest it. Returns (kept id, the group's other ids) per group."""
     if not ranked:
-        return kept
+        return []
     vectors = index.vectors("paragraphs", ranked)
-    chosen: list[int] = []
-    for row, pid in enumerate(ranked):
-        if chosen and float(np.max(vectors[chosen] @ vectors[row])) >= DUPLICATE_COSINE:
-            continue
-        chosen.append(row)
-        kept.append(pid)
-        if len(kept) == limit:
-            break
-    return kept
+    leaders: list[int] = []  # row of each group's best-ranked member
+    members: list[list[int]] = []
+    for row in range(len(ranked)):
+        if leaders:
+            similar = vectors[leaders] @ vectors[row]
+            group = int(np.argmax(similar))
+            if float(similar[group]) >= DUPLICATE_COSINE:
+                members[group].append(row)
+                continue
+        if len(leaders) < limit:  # later rows are still read: they may be versions of a group
+            leaders.append(row)
+            members.append([row])
+    days = index.days()[index.keywords.paragraph_rows(list(ranked))] if centre is not None else None
+    groups = []
+    for rows in members:
+        kept = rows[0]
+        if days is not None and len(rows) > 1:
+            away = distance(days[rows], centre)
+            if not np.isnan(away).all():
+                # Nearest first; among equally near ones, the best-ranked (argmin keeps the first).
+                kept = rows[int(np.nanargmin(away))]
+        groups.append((int(ranked[kept]), tuple(int(ranked[r]) for r in rows if r != kept)))
+    return groups
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
@@ -174,14 +230,14 @@ def _top(scores: np.ndarray, k: int) -> np.ndarray:
 def _hits(
     index: Index,
     query_vector: np.ndarray,
-    ranked: Sequence[int],
+    groups: Sequence[tuple[int, tuple[int, ...]]],
     scores: dict[int, float],
     features: dict[int, np.ndarray],
 ) -> list[Hit]:
-    passages = index.passages(ranked)
+    passages = index.passages([pid for pid, _ in groups])
     q = np.asarray(query_vector, dtype=np.float32).reshape(-1)
     hits = []
-    for pid in ranked:
+    for pid, others in groups:
         passage = passages.get(pid)
         if passage is None:
             continue
@@ -194,6 +250,18 @@ def _hits(
                 dense,
                 tuple(float(s) for s in sentence_scores),
                 tuple(float(f) for f in features[pid]),
+                _other_days(index, others, passage.published),
             )
         )
     return hits
+
+
+def _other_days(index: Index, others: Sequence[int], published: str | None) -> tuple[str, ...]:
+    """The distinct publication days of a paragraph's other versions, newest first, leaving out
+    its own day (same-day copies are copies, not versions)."""
+    if not others:
+        return ()
+    days = index.days()[index.keywords.paragraph_rows(others)]
+    found = {dt.date.fromordinal(int(d)).isoformat() for d in days if not np.isnan(d)}
+    found.discard((published or "")[:10])
+    return tuple(sorted(found, reverse=True))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import sqlite3
 import weakref
 from collections.abc import Iterator, Sequence
@@ -45,6 +46,7 @@ class Passage:
     sentences: tuple[Span, ...]
     sentence_ids: tuple[int, ...]
     entities: tuple[Entity, ...] = ()  # tagged at indexing, in order of position
+    published: str | None = None  # the article's publication day (ISO), when its source says
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ class Index:
         self.database = database
         self.keywords = keywords
         self._tables: dict[str, _VectorTable] = {}
+        self._days: np.ndarray | None = None
 
     @classmethod
     def open(cls, index_dir: Path, *, model: str | None = None) -> Index:
@@ -184,14 +187,48 @@ class Index:
             f"{self.manifest.rebuild_command(self.dir)}"
         )
 
-    def search(self, query_vector: np.ndarray, k: int) -> list[tuple[int, float]]:
-        """Top-k paragraph ids by inner product, best first; never more than the index holds."""
+    def search(
+        self, query_vector: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> list[tuple[int, float]]:
+        """Top-k paragraph ids by inner product, best first; never more than the index holds.
+
+        allowed: one flag per row of keywords.paragraph_ids; only those paragraphs are searched.
+        """
         k = min(k, self.paragraph_vectors.ntotal)
         if k <= 0:
             return []
-        scores, ids = self.paragraph_vectors.search(_as_matrix(query_vector), k)
+        params = None
+        if allowed is not None and not allowed.all():
+            if not allowed.any():
+                return []
+            ids = self.keywords.paragraph_ids
+            # The shorter list makes the smaller selector: the allowed ids, or all but the others.
+            if allowed.sum() <= len(allowed) // 2:
+                selector = faiss.IDSelectorBatch(np.ascontiguousarray(ids[allowed]))
+            else:
+                selector = faiss.IDSelectorNot(
+                    faiss.IDSelectorBatch(np.ascontiguousarray(ids[~allowed]))
+                )
+            params = faiss.SearchParameters(sel=selector)
+        scores, ids = self.paragraph_vectors.search(_as_matrix(query_vector), k, params=params)
         # FAISS pads with -1 when k exceeds what it can return.
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
+
+    def days(self) -> np.ndarray:
+        """Each paragraph's publication day (date ordinal; NaN when undated), aligned with
+        keywords.paragraph_ids; read once per generation."""
+        if self._days is None:
+            with self.connect() as db:
+                rows = db.execute(
+                    "SELECT p.id, a.published FROM paragraphs p "
+                    "JOIN articles a ON a.id = p.article_id ORDER BY p.id"
+                ).fetchall()
+            by_id = {pid: _day_number(published) for pid, published in rows}
+            self._days = np.array(
+                [by_id.get(int(pid), np.nan) for pid in self.keywords.paragraph_ids],
+                dtype=np.float64,
+            )
+        return self._days
 
     def vectors(self, kind: str, ids: Sequence[int]) -> np.ndarray:
         """The stored vectors of the given paragraph or sentence ids, in order, shape (n, dim)."""
@@ -209,7 +246,8 @@ class Index:
         marks = ",".join("?" * len(ids))
         with self.connect() as db:
             rows = db.execute(
-                "SELECT p.id, p.article_id, a.title, a.source, p.position, p.heading, p.text "
+                "SELECT p.id, p.article_id, a.title, a.source, p.position, p.heading, p.text, "
+                "a.published "
                 f"FROM paragraphs p JOIN articles a ON a.id = p.article_id WHERE p.id IN ({marks})",
                 [int(i) for i in ids],
             ).fetchall()
@@ -239,6 +277,7 @@ class Index:
                 sentences=tuple(Span(s, e) for _, s, e in spans.get(row[0], [])),
                 sentence_ids=tuple(sid for sid, _, _ in spans.get(row[0], [])),
                 entities=tuple(entities.get(row[0], ())),
+                published=row[7],
             )
             for row in rows
         }
@@ -288,6 +327,16 @@ class _VectorTable:
         ):
             raise KeyError("some ids are not in the index")
         return self.matrix[self.order[positions]]
+
+
+def _day_number(published: str | None) -> float:
+    """The ordinal of a stored ISO publication day; NaN when there is none or it is unreadable."""
+    if not published:
+        return float("nan")
+    try:
+        return float(datetime.date.fromisoformat(published[:10]).toordinal())
+    except ValueError:
+        return float("nan")
 
 
 def _as_matrix(vector: np.ndarray) -> np.ndarray:

@@ -1,0 +1,127 @@
+"""When a question is asked: which articles it may use, and the prior toward those published near
+its moment (news: "which embassy was attacked?" means this week's attack)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+from rag.errors import ConfigError
+
+PRIOR = Path(__file__).resolve().parent / "recency.json"
+
+
+@dataclass(frozen=True)
+class Prior:
+    """The recency prior: a dated candidate published `days` further from the question's moment
+    than the nearest dated candidate loses strength * (1 - exp(-days / scale_days)) of its hybrid
+    score (whose units are z-scores over the candidates). Kept in recency.json; fitted on the
+    earlier half of the news set by date (python -m rag.fit --only recency)."""
+
+    strength: float
+    scale_days: float
+    notes: dict
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1) + "\n"
+
+
+@cache
+def prior(path: Path = PRIOR) -> Prior:
+    """The packaged prior, read and checked once."""
+    try:
+        data = json.loads(path.read_bytes())
+        found = Prior(
+            float(data["strength"]), float(data["scale_days"]), dict(data.get("notes", {}))
+        )
+    except (OSError, ValueError, TypeError, KeyError) as error:
+        raise ConfigError(
+            f"{path} is missing or not a valid recency prior ({error.__class__.__name__}); "
+            "reinstall the package or refit with: python -m rag.fit --only recency."
+        ) from None
+    if not (found.strength >= 0 and found.scale_days > 0):
+        raise ConfigError(
+            f"{path} holds strength {found.strength} and scale_days {found.scale_days}; both must "
+            "be positive. Refit with: python -m rag.fit --only recency."
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class When:
+    """The moment a question is asked and the window it may search.
+
+    as_of: articles published after this day are not used, and the recency prior centres here
+    (or on the time the question names, "in 2021"); None ignores publication dates altogether
+    (no prior, no as-of cut; only since/until filter). since/until: an inclusive window of
+    publication days; with either, undated articles are left out too.
+    """
+
+    as_of: dt.date | None = None
+    since: dt.date | None = None
+    until: dt.date | None = None
+
+    @classmethod
+    def today(cls, since: dt.date | None = None, until: dt.date | None = None) -> When:
+        return cls(dt.date.today(), since, until)
+
+    @property
+    def filters(self) -> bool:
+        """Whether any article may be left out."""
+        return self.as_of is not None or self.since is not None or self.until is not None
+
+    def allowed(self, days: np.ndarray) -> np.ndarray:
+        """Which paragraphs may answer, given each one's publication day (NaN: undated)."""
+        dated = ~np.isnan(days)
+        keep = np.ones(len(days), dtype=bool)
+        if self.as_of is not None:
+            keep &= ~dated | (np.where(dated, days, 0) <= self.as_of.toordinal())
+        if self.since is not None or self.until is not None:
+            keep &= dated
+            if self.since is not None:
+                keep &= np.where(dated, days, 0) >= self.since.toordinal()
+            if self.until is not None:
+                keep &= np.where(dated, days, np.inf) <= self.until.toordinal()
+        return keep
+
+    def centre(self, question: str) -> tuple[int, int] | None:
+        """The days (first, last) the prior favours: the time the question names for itself,
+        else the as-of day; None when dates are ignored."""
+        if self.as_of is None:
+            return None
+        from rag.dates import question_window
+
+        window = question_window(question, self.as_of)
+        if window is not None and window.start <= self.as_of:
+            return window.start.toordinal(), min(window.end, self.as_of).toordinal()
+        day = self.as_of.toordinal()
+        return day, day
+
+
+def distance(days: np.ndarray, centre: tuple[int, int]) -> np.ndarray:
+    """Days between each publication day and the centre window (0 inside it; NaN: undated)."""
+    first, last = centre
+    away = np.where(days < first, first - days, np.where(days > last, days - last, 0.0))
+    return np.where(np.isnan(days), np.nan, away)
+
+
+def penalty(
+    days: np.ndarray, centre: tuple[int, int] | None, using: Prior | None = None
+) -> np.ndarray:
+    """What the recency prior takes off each candidate's score; 0 for undated ones and for the
+    dated one nearest the centre, so a library of old news ranks its newest first and undated
+    paragraphs neither gain nor lose against it."""
+    if centre is None or not len(days):
+        return np.zeros(len(days), dtype=np.float32)
+    away = distance(days, centre)
+    dated = ~np.isnan(away)
+    if not dated.any():
+        return np.zeros(len(days), dtype=np.float32)
+    using = using or prior()
+    extra = np.where(dated, away - away[dated].min(), 0.0)
+    return (using.strength * (1.0 - np.exp(-extra / using.scale_days))).astype(np.float32)
