@@ -60,6 +60,9 @@ class Citation:
     # for a kind of thing (a person, a date, ...) and the text names one; else None.
     answer_start: int | None = None
     answer_end: int | None = None
+    published: str | None = None  # the article's publication day (ISO), when known
+    # Publication days of other versions of this paragraph (near-copies) left out, newest first.
+    also: tuple[str, ...] = ()
 
     @property
     def sentence(self) -> str:
@@ -245,4 +248,6 @@ def cite(n: int, hit: Hit, sentences: Sequence[int], phrase: Span | None = None)
         score=round(hit.score, 4),
         answer_start=None if phrase is None else phrase.start,
         answer_end=None if phrase is None else phrase.end,
+        published=passage.published,
+        also=hit.also,
     )
