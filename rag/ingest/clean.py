@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from rag.dates import dateline, parse_date
 from rag.ingest.article import Article, Block, _Piece, _SourceError
 
 # Page furniture. Matched against whole lines of at most _CHROME_MAX_WORDS words only, so a real
@@ -47,6 +48,7 @@ _CHROME = re.compile(
     ),
     re.IGNORECASE,
 )
+_DATELINE_PIECES = 8  # a dateline sits among the first pieces of a page, if anywhere
 _BYLINE = re.compile(r"By [A-Z][\w.'’-]*( [A-Z][\w.'’-]*){0,3}((,| and| &) .*)?")
 _EDGE_PUNCT = " \t.!:|›»>•·–—-"
 # Control characters, bidi overrides, soft hyphens, BOMs and lone surrogates: never content.
@@ -129,7 +131,15 @@ def _assemble(
     url: str | None = None,
     published: str | None = None,
 ) -> Article:
-    """Drop furniture, find the title, attach headings to paragraphs, and build the Article."""
+    """Drop furniture, find the title, attach headings to paragraphs, and build the Article.
+
+    published is normalized to an ISO day; without one, a dateline among the first pieces gives
+    it, read here before the furniture rule drops that line.
+    """
+    pieces = list(pieces)
+    published = parse_date(published) or dateline(
+        "\n".join(_clean(p.text) for p in pieces[:_DATELINE_PIECES] if p.kind != "code")
+    )
     kept = []
     for piece in pieces:
         text = _clean_code(piece.text) if piece.kind == "code" else _clean(piece.text)

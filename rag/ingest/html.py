@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import re
 from html.parser import HTMLParser
 from typing import Any
 
 import trafilatura
 
+from rag.dates import dateline, parse_date
 from rag.ingest.article import Article, _Piece, _SourceError
 from rag.ingest.clean import _assemble
 from rag.ingest.decode import _decode
@@ -46,8 +48,57 @@ def parse_html(html: str | bytes, source: str, url: str | None = None) -> Articl
         source,
         title=title,
         url=url or getattr(document, "url", None),
-        published=getattr(document, "date", None),
+        published=_published(fallback, pieces, getattr(document, "date", None)),
     )
+
+
+def _published(page: _HtmlText, pieces: list[_Piece], extracted: str | None) -> str | None:
+    """The page's publication day: its metadata first, then a dateline, then trafilatura's date.
+
+    trafilatura (htmldate) is asked last because, finding nothing better, it takes any ISO date
+    written in the text, which may be a date the article talks about.
+    """
+    return (
+        parse_date(page.published_time)
+        or _json_ld_published(page.json_ld)
+        or next(filter(None, map(parse_date, page.other_dates)), None)
+        or dateline("\n".join(p.text for p in pieces[:_DATELINE_PIECES]))
+        or dateline("\n".join(p.text for p in page.pieces[:_DATELINE_PIECES]))
+        or parse_date(extracted)
+    )
+
+
+_DATELINE_PIECES = 8
+_ARTICLE_TYPE = re.compile(r"\w*(Article|Posting|Report)|WebPage", re.IGNORECASE)
+
+
+def _json_ld_published(scripts: list[str]) -> str | None:
+    """datePublished from JSON-LD scripts (a list, an @graph or one object), an article's first."""
+    found: list[tuple[bool, str]] = []
+
+    def visit(node: object, depth: int) -> None:
+        if depth > 6:
+            return
+        if isinstance(node, list):
+            for item in node:
+                visit(item, depth + 1)
+        elif isinstance(node, dict):
+            kinds = node.get("@type")
+            kinds = kinds if isinstance(kinds, list) else [kinds]
+            day = parse_date(node["datePublished"]) if "datePublished" in node else None
+            if day:
+                found.append(
+                    (any(isinstance(k, str) and _ARTICLE_TYPE.fullmatch(k) for k in kinds), day)
+                )
+            visit(node.get("@graph"), depth + 1)
+
+    for script in scripts:
+        try:
+            visit(json.loads(script), 0)
+        except (ValueError, RecursionError):  # broken JSON-LD is common; the page is still read
+            continue
+    articles = [day for is_article, day in found if is_article]
+    return (articles or [day for _, day in found] or [None])[0]
 
 
 def _trafilatura_pieces(body: Any) -> list[_Piece]:
@@ -95,6 +146,12 @@ class _HtmlText(HTMLParser):
         self._in_title = False
         self._open: list[str] = []  # enclosing block tags, innermost last
         self._buffer: list[str] = []
+        # publication dates as the page's markup states them, strongest signal first
+        self.published_time: str | None = None  # <meta property="article:published_time">
+        self.json_ld: list[str] = []  # the text of each <script type="application/ld+json">
+        self.other_dates: list[str] = []  # <meta name="date">, itemprop, <time> in the article
+        self._json_ld: list[str] | None = None
+        self._in_article = 0
 
     def _flush(self) -> None:
         raw = "".join(self._buffer)
@@ -110,7 +167,30 @@ class _HtmlText(HTMLParser):
             kind = {"pre": "code", "li": "para", "td": "para", "th": "para"}.get(tag, "line")
             self.pieces.append(_Piece(text, kind))  # type: ignore[arg-type]
 
+    def _note_date(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        """Keep the dates that meta, time and JSON-LD markup give for the page."""
+        named = {k: (v or "").strip() for k, v in attrs}
+        if tag == "article":
+            self._in_article += 1
+        elif tag == "script" and named.get("type", "").lower() == "application/ld+json":
+            self._json_ld = []
+        elif tag == "meta" and named.get("content"):
+            if named.get("property", "").lower() == "article:published_time":
+                self.published_time = self.published_time or named["content"]
+            elif (
+                named.get("name", "").lower() in ("date", "pubdate", "publish-date")
+                or named.get("itemprop") == "datePublished"
+            ):
+                self.other_dates.append(named["content"])
+        elif named.get("itemprop") == "datePublished" and (
+            named.get("datetime") or named.get("content")
+        ):
+            self.other_dates.append(named.get("datetime") or named["content"])
+        elif tag == "time" and named.get("datetime") and (self._in_article or "pubdate" in named):
+            self.other_dates.append(named["datetime"])
+
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._note_date(tag, attrs)
         if tag == "title":
             self._in_title = True
         if self._SKIP.fullmatch(tag):
@@ -121,10 +201,16 @@ class _HtmlText(HTMLParser):
                 self._open.append(tag)
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._note_date(tag, attrs)
         if self._BLOCK.fullmatch(tag) and not self._skipping:
             self._flush()
 
     def handle_endtag(self, tag: str) -> None:
+        if tag == "article":
+            self._in_article = max(0, self._in_article - 1)
+        elif tag == "script" and self._json_ld is not None:
+            self.json_ld.append("".join(self._json_ld))
+            self._json_ld = None
         if tag == "title":
             self._in_title = False
         if self._SKIP.fullmatch(tag):
@@ -135,6 +221,8 @@ class _HtmlText(HTMLParser):
                 pass
 
     def handle_data(self, data: str) -> None:
+        if self._json_ld is not None:
+            self._json_ld.append(data)
         if self._in_title:
             self.title += data
         elif not self._skipping:

@@ -10,6 +10,7 @@ import signal
 
 import pypdf
 
+from rag.dates import parse_date
 from rag.errors import IngestError
 from rag.ingest.article import Article, _Piece, _SourceError
 from rag.ingest.clean import _CLOSERS, _assemble, _is_heading_like
@@ -106,7 +107,9 @@ def _parse_pdf(data: bytes, source: str, max_chars: int) -> Article:
                 )
         metadata = reader.metadata
         title = str(metadata.title or "").strip() if metadata else ""
-        created = metadata.creation_date if metadata else None
+        # the raw text: pypdf's creation_date raises on a malformed date, which would lose the
+        # whole PDF, and reads a bare year as 1 January
+        created = metadata.creation_date_raw if metadata else None
     except IngestError:
         raise
     except Exception as error:  # pypdf raises a zoo of types on damaged files
@@ -147,8 +150,15 @@ def _parse_pdf(data: bytes, source: str, max_chars: int) -> Article:
         [p for p in pieces if p.text],
         source,
         title=title or None,
-        published=created.date().isoformat() if created else None,
+        published=parse_date(_pdf_text(created)),
     )
+
+
+def _pdf_text(value: object) -> str | None:
+    """A PDF string object as text (byte strings read as Latin-1); None for anything else."""
+    if isinstance(value, bytes):
+        return value.decode("latin-1")
+    return str(value) if isinstance(value, str) else None
 
 
 def _pdf_piece(lines: list[str]) -> _Piece:

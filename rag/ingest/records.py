@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+from rag.dates import parse_date
 from rag.ingest.article import Article, Block, Skipped, _SourceError, _suffix
 from rag.ingest.clean import _clean, _humanize
 from rag.ingest.text import _text_pieces
@@ -114,7 +115,7 @@ def _record_article(record: object, source: str, position: str | None) -> Articl
         title,
         blocks,
         url=_scalar(record.get("url")),
-        published=_scalar(record.get("published")),
+        published=parse_date(_scalar(record.get("published"))),  # unreadable: None
     )
 
 

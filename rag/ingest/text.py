@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from rag.dates import dateline, parse_date
 from rag.ingest.article import _SUFFIXES, Article, _Piece, _suffix
 from rag.ingest.clean import _assemble, _is_chrome
 
@@ -22,8 +23,10 @@ def parse_text(
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if markdown:
         title, published, text = _front_matter(text)
+        # the body's own lines, before furniture such as "Updated ... 2021" is dropped from them
+        published = parse_date(published) or dateline(text)
         return _assemble(_markdown_pieces(text), source, title=title, url=url, published=published)
-    return _assemble(_text_pieces(text), source, url=url)
+    return _assemble(_text_pieces(text), source, url=url, published=dateline(text))
 
 
 def _text_pieces(text: str, *, drop_chrome: bool = True) -> list[_Piece]:
