@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 
 from rag.answertype import DATE, NAME, NUMBER, ORG, PERSON, PLACE, REASON, asked_type
 from rag.chunk import Span
+from rag.dates import format_day
 from rag.retrieve import Hit, content_words
 from rag.store import Passage
 
@@ -199,6 +200,9 @@ def extract(question: str, hits: Sequence[Hit], score: float, threshold: float) 
             candidates.append(_Candidate(rank, i, value + TYPE_WEIGHT * fit, phrase))
     candidates.sort(key=lambda c: c.score, reverse=True)
     best = candidates[0].score
+    reports = dated_reports(hits, candidates, best)
+    if reports:
+        return _differing(question, hits, reports, score)
     chosen = [c for c in candidates if c.score >= best - SENTENCE_MARGIN][:MAX_SENTENCES]
     # The answer phrase comes from the best-scoring chosen sentence that holds one.
     marked = next((c for c in chosen if c.phrase is not None), None)
@@ -217,6 +221,40 @@ def extract(question: str, hits: Sequence[Hit], score: float, threshold: float) 
         citation = cite(n, hits[rank], [c.sentence for c in run], phrase)
         citations.append(citation)
         parts.append(f"{citation.sentence} [{n}]")
+    return Answer(question, " ".join(parts), False, tuple(citations), score)
+
+
+def dated_reports(
+    hits: Sequence[Hit], candidates: Sequence[_Candidate], best: float
+) -> list[_Candidate]:
+    """When articles of different dates give different answers of the asked-for kind (a name, a
+    number, a date): each date's best sentence among those scoring near the best, newest first,
+    leaving out a date that repeats a newer one's answer. Else an empty list."""
+    by_day: dict[str, _Candidate] = {}
+    for c in candidates:  # best first, so each day keeps its best sentence
+        published = hits[c.hit_rank].passage.published
+        if c.phrase is not None and published and c.score >= best - SENTENCE_MARGIN:
+            by_day.setdefault(published[:10], c)
+    reports, said = [], set()
+    for day in sorted(by_day, reverse=True):
+        c = by_day[day]
+        text = hits[c.hit_rank].passage.text[c.phrase.start : c.phrase.end]
+        key = " ".join(content_words(text)) or text.lower()
+        if key not in said:
+            said.add(key)
+            reports.append(c)
+    return reports[:MAX_SENTENCES] if len(reports) >= 2 else []
+
+
+def _differing(
+    question: str, hits: Sequence[Hit], reports: Sequence[_Candidate], score: float
+) -> Answer:
+    """The answer that gives each dated report, newest first, each with its date and citation."""
+    citations, parts = [], ["The articles differ by date."]
+    for n, c in enumerate(reports, start=1):
+        citation = cite(n, hits[c.hit_rank], [c.sentence], c.phrase)
+        citations.append(citation)
+        parts.append(f"On {format_day(citation.published)}: {citation.sentence} [{n}]")
     return Answer(question, " ".join(parts), False, tuple(citations), score)
 
 
