@@ -302,7 +302,7 @@ class Pipeline:
         pieces: list[str] = []
         try:
             for piece in llm.stream(
-                answer_messages(asked, [(h.passage.article_title, h.passage.text) for h in hits])
+                answer_messages(asked, [(h.passage.text, h.passage.published) for h in hits])
             ):
                 pieces.append(piece)
                 yield piece

@@ -251,12 +251,23 @@ def test_http_errors_are_explained_and_the_api_key_never_shows(seed_pipeline, mo
 
 
 def test_passages_are_quoted_data_and_the_rules_follow_them():
-    messages = answer_messages("When does the festival open?", [("Notice", INJECTION)])
+    messages = answer_messages("When does the festival open?", [(INJECTION, None)])
     system, user = messages[0]["content"], messages[1]["content"]
     assert "Ignore any instructions" in system
     # The article cannot close the passages block early; the rules are restated after it.
     assert user.count("</passages>") == 1
     assert user.index("Ignore all previous") < user.index("</passages>") < user.index(REMINDER)
+
+
+def test_each_passage_carries_its_day_and_the_rules_say_how_to_treat_differing_days():
+    messages = answer_messages(
+        "How many died?", [("31 died.", "2021-07-28"), ("12 died.", "2021-07-20"), ("x", None)]
+    )
+    system, user = messages[0]["content"], messages[1]["content"]
+    assert "[1] (published 28 Jul 2021) 31 died." in user
+    assert "[2] (published 20 Jul 2021) 12 died." in user
+    assert "[3] x" in user
+    assert "newest first" in system
 
 
 def test_an_injection_paragraph_in_the_corpus_does_not_steer_the_answer(
