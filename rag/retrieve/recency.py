@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.dates import question_window
 from rag.errors import ConfigError
 
 PRIOR = Path(__file__).resolve().parent / "recency.json"
@@ -94,8 +95,6 @@ class When:
         else the as-of day; None when dates are ignored."""
         if self.as_of is None:
             return None
-        from rag.dates import question_window
-
         window = question_window(question, self.as_of)
         if window is not None and window.start <= self.as_of:
             return window.start.toordinal(), min(window.end, self.as_of).toordinal()
