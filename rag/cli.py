@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import getpass
 import json
 import sys
@@ -12,7 +13,8 @@ from pathlib import Path
 
 from rag.answer import UNSUPPORTED, Answer
 from rag.changelog import changes_log, log_change
-from rag.config import Config, from_env, validate
+from rag.config import Config, from_env, parse_day, validate
+from rag.dates import format_day
 from rag.errors import ConfigError, RagError
 from rag.verify import UNSUPPORTED_MARK, unsupported_reason
 
@@ -51,6 +53,38 @@ def _llm(parser: argparse.ArgumentParser) -> None:
         type=float,
         metavar="SECONDS",
         help="give up on the LLM after this long and answer extractively (default 60)",
+    )
+
+
+def _day(raw: str) -> dt.date:
+    """An argparse type for YYYY-MM-DD days; a bad one is a one-line usage error."""
+    try:
+        return parse_day(raw)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _dates(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--as-of",
+        type=_day,
+        metavar="DATE",
+        help="answer as on this day (YYYY-MM-DD): articles published later are not used, and "
+        "those published near it are preferred (default: today, or RAG_AS_OF)",
+    )
+    parser.add_argument(
+        "--since",
+        type=_day,
+        metavar="DATE",
+        help="use only articles published on or after this day; undated ones are left out "
+        "(or RAG_SINCE)",
+    )
+    parser.add_argument(
+        "--until",
+        type=_day,
+        metavar="DATE",
+        help="use only articles published on or before this day; undated ones are left out "
+        "(or RAG_UNTIL)",
     )
 
 
@@ -108,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _common(ask)
     _reranker(ask)
+    _dates(ask)
     ask.add_argument("--k", type=int, help="number of paragraphs to retrieve (default 5, or RAG_K)")
     ask.add_argument(
         "--min-score",
@@ -231,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder for uploaded articles (default: uploads/ beside the index, or RAG_UPLOADS)",
     )
     _reranker(serve)
+    _dates(serve)
     _llm(serve)
     serve.add_argument("--k", type=int, help="default number of sources (default 5, or RAG_K)")
     serve.add_argument("--max-bytes", type=int, help="largest upload or page to read, in bytes")
@@ -253,6 +289,9 @@ def _config(args: argparse.Namespace) -> Config:
         min_score=getattr(args, "min_score", None),
         max_bytes=getattr(args, "max_bytes", None),
         reranker=getattr(args, "reranker", None),
+        as_of=getattr(args, "as_of", None),
+        since=getattr(args, "since", None),
+        until=getattr(args, "until", None),
         llm_url=getattr(args, "llm_url", None),
         llm_model=getattr(args, "llm_model", None),
         llm_timeout=getattr(args, "llm_timeout", None),
@@ -320,7 +359,9 @@ def _user() -> str:
 
 
 def format_answer(answer: Answer, width: int = 100) -> str:
-    """Render an answer and its numbered sources for a terminal, cited sentences in »…«."""
+    """Render an answer and its numbered sources for a terminal, cited sentences in »…«: each
+    source is headed `[n] Title › ¶ 3 · 28 Jul 2021` (the day when the article has one), then
+    `also reported on 21 Jul 2021, …` when other versions of the paragraph were left out."""
     lines = [textwrap.fill(answer.text, width)]
     if answer.asked:
         lines.append(f"(asked as: {answer.asked})")
@@ -337,7 +378,10 @@ def format_answer(answer: Answer, width: int = 100) -> str:
     lines.append("Closest passages:" if answer.abstained else "Sources:")
     for c in answer.citations:
         heading = f" ({c.heading})" if c.heading else ""
-        lines.append(f"[{c.n}] {c.article_title} › ¶ {c.paragraph_index}{heading}")
+        day = f" · {format_day(c.published)}" if format_day(c.published) else ""
+        lines.append(f"[{c.n}] {c.article_title} › ¶ {c.paragraph_index}{heading}{day}")
+        if also := [format_day(d) for d in c.also if format_day(d)]:
+            lines.append(f"    also reported on {', '.join(also)}")
         marked = (
             c.paragraph_text[: c.sentence_start]
             + "»"
@@ -487,7 +531,8 @@ def _info(args: argparse.Namespace, config: Config) -> int:
     print(f"  sentences  {manifest.sentences}")
     print(f"  ranker     {manifest.ranker}")
     for article in index.articles()[:50]:
-        print(f"  - {article.title} ({article.paragraphs} ¶) {article.source}")
+        day = f", {format_day(article.published)}" if format_day(article.published) else ""
+        print(f"  - {article.title} ({article.paragraphs} ¶{day}) {article.source}")
     if manifest.articles > 50:
         print(f"  … and {manifest.articles - 50} more")
     return 0

@@ -14,6 +14,10 @@ from rag.pipeline import Pipeline, index_sources
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample"
+# Dated news: the Valdoria flood's toll on 20 and 28 July 2021, a wire copy on the 21st that
+# repeats a paragraph of the 20th, and an undated article on something else.
+DATED = ROOT / "tests" / "fixtures" / "dated"
+FLOOD_QUESTION = "How many people died in the Valdoria flood?"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 # The property tests draw the same examples on every run, so a red run is reproducible and a
@@ -35,6 +39,14 @@ def seed_index(tmp_path_factory, embedder) -> Path:
     """An index of the sample article, built once; tests must not modify it."""
     index_dir = tmp_path_factory.mktemp("seed") / "index"
     index_sources(Config(index_dir=index_dir), [str(SAMPLE)], embedder=embedder)
+    return index_dir
+
+
+@pytest.fixture(scope="session")
+def dated_index(tmp_path_factory, embedder) -> Path:
+    """An index of the dated articles, built once; tests must not modify it."""
+    index_dir = tmp_path_factory.mktemp("dated") / "index"
+    index_sources(Config(index_dir=index_dir), [str(DATED)], embedder=embedder)
     return index_dir
 
 

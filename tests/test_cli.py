@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import subprocess
@@ -12,7 +13,7 @@ import pytest
 from rag import cli
 from rag.answer import Answer
 from rag.cli import build_parser
-from tests.conftest import ROOT, squad_path
+from tests.conftest import FLOOD_QUESTION, ROOT, squad_path
 
 COMMANDS = sorted(build_parser()._subparsers._group_actions[0].choices)
 
@@ -161,3 +162,110 @@ def test_the_terminal_answer_says_why_each_unsupported_sentence_is_marked():
         "paragraph does not contain: 1851." in " ".join(shown.split())
     )
     assert "Khalilzad is the envoy.”" not in shown
+
+
+def test_ask_as_of_a_day_cites_the_article_published_by_then(dated_index):
+    then = rag("ask", FLOOD_QUESTION, "--index", str(dated_index), "--as-of", "2021-07-21")
+    assert then.returncode == 0, then.stderr
+    assert "rose to 12" in then.stdout
+    assert "[1] Valdoria flood death toll rises to 12 › ¶ 1 · 20 Jul 2021\n" in then.stdout
+    assert "28 Jul 2021" not in then.stdout
+
+    today = rag("ask", FLOOD_QUESTION, "--index", str(dated_index))
+    assert today.returncode == 0, today.stderr
+    assert "risen to 31" in today.stdout
+    assert "[1] Valdoria flood death toll reaches 31 as waters recede › ¶ 1 · 28 Jul 2021\n" in (
+        today.stdout
+    )
+
+
+def test_the_flag_wins_over_the_environment_and_since_leaves_earlier_articles_out(dated_index):
+    result = rag(
+        "ask",
+        FLOOD_QUESTION,
+        "--index",
+        str(dated_index),
+        "--since",
+        "2021-07-25",
+        "--json",
+        env={"RAG_AS_OF": "2021-07-21"},  # nothing published by then is in the window
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["abstained"] is True and data["citations"] == []
+    result = rag(
+        "ask",
+        FLOOD_QUESTION,
+        "--index",
+        str(dated_index),
+        "--since",
+        "2021-07-25",
+        "--as-of",
+        "2021-07-30",
+        "--json",
+        env={"RAG_AS_OF": "2021-07-21"},
+    )
+    data = json.loads(result.stdout)
+    assert "31" in data["answer"] and data["citations"]
+    assert all(c["published"] >= "2021-07-25" for c in data["citations"])
+
+
+def test_a_left_out_version_is_named_and_an_undated_article_has_no_day(dated_index):
+    questions = "Why did the river burst its banks?\nWho was the last keeper of the lighthouse?\n"
+    result = rag("ask", "-", "--index", str(dated_index), stdin=questions)
+    assert result.returncode == 0, result.stderr
+    # The wire copy of the 21st repeats a paragraph of the 20th: the newer is cited, the older
+    # named; the lighthouse article has no date, so its source line has none.
+    assert (
+        "[1] Rescue teams search Valdoria villages after flood › ¶ 1 · 21 Jul 2021\n"
+        "    also reported on 20 Jul 2021\n" in result.stdout
+    )
+    assert "Edith Marlow" in result.stdout
+    assert "[1] The Quenby lighthouse keeper › ¶ 1\n" in result.stdout
+
+    batch = rag("ask", "-", "--index", str(dated_index), "--json", stdin=questions)
+    river, lighthouse = (json.loads(line) for line in batch.stdout.splitlines())
+    assert river["citations"][0]["published"] == "2021-07-21"
+    assert river["citations"][0]["also"] == ["2021-07-20"]
+    assert lighthouse["citations"][0]["published"] is None
+    assert lighthouse["citations"][0]["also"] == []
+
+
+def test_info_lists_each_articles_day(dated_index):
+    result = rag("info", "--index", str(dated_index))
+    assert result.returncode == 0, result.stderr
+    assert "  - Valdoria flood death toll rises to 12 (2 ¶, 20 Jul 2021) " in result.stdout
+    assert "  - The Quenby lighthouse keeper (2 ¶) " in result.stdout
+
+
+def test_a_bad_day_is_one_usage_line_and_an_empty_window_is_refused(dated_index):
+    result = rag("ask", FLOOD_QUESTION, "--index", str(dated_index), "--as-of", "2021-13-01")
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        "rag ask: error: argument --as-of: '2021-13-01' is not a date; write it as YYYY-MM-DD, "
+        "such as 2021-07-28"
+    )
+    result = rag(
+        "ask",
+        FLOOD_QUESTION,
+        "--index",
+        str(dated_index),
+        "--since",
+        "2021-07-28",
+        "--until",
+        "2021-07-01",
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "error: since (2021-07-28) is after until (2021-07-01); no article can be in between."
+    )
+
+
+def test_serve_takes_the_days_into_its_config():
+    args = build_parser().parse_args(["serve", "--as-of", "2021-07-21", "--until", "2021-07-28"])
+    config = cli._config(args)
+    assert (config.as_of, config.since, config.until) == (
+        dt.date(2021, 7, 21),
+        None,
+        dt.date(2021, 7, 28),
+    )
