@@ -61,11 +61,9 @@ class RunningApp:
     root: Path
 
 
-@pytest.fixture(scope="module")
-def app(tmp_path_factory, seed_index, embedder) -> Iterator[RunningApp]:
-    """The chat app on a free loopback port over a private copy of the sample index."""
-    root = tmp_path_factory.mktemp("app")
-    shutil.copytree(seed_index, root / "index")
+def serve_copy(root: Path, index: Path, embedder) -> Iterator[RunningApp]:
+    """The chat app on a free loopback port over a private copy of index, kept under root."""
+    shutil.copytree(index, root / "index")
     # Limits high enough that these tests, all from one address, never meet them.
     config = Config(index_dir=root / "index", ask_rate=10_000, add_rate=10_000)
     service = ChatService(config, embedder=embedder, upload_dir=root / "uploads")
@@ -73,6 +71,24 @@ def app(tmp_path_factory, seed_index, embedder) -> Iterator[RunningApp]:
     url = start(demo, service, host="127.0.0.1", port=free_port())
     yield RunningApp(url, service, root)
     demo.close()
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, seed_index, embedder) -> Iterator[RunningApp]:
+    """The chat app on a free loopback port over a private copy of the sample index."""
+    yield from serve_copy(tmp_path_factory.mktemp("app"), seed_index, embedder)
+
+
+@pytest.fixture(scope="module")
+def dated_app(tmp_path_factory, dated_index, embedder) -> Iterator[RunningApp]:
+    """The chat app over a private copy of the dated articles' index (tests.conftest.DATED)."""
+    yield from serve_copy(tmp_path_factory.mktemp("dated-app"), dated_index, embedder)
+
+
+@pytest.fixture(scope="module")
+def dated_client(dated_app) -> Client:
+    """A gradio_client connected to the app over the dated articles."""
+    return Client(dated_app.url, verbose=False, analytics_enabled=False, download_files=False)
 
 
 VISITORS = (Login("ana", "ana-visits"), Login("ben", "ben-visits"))
@@ -137,9 +153,8 @@ def sign_in(browser, app: RunningApp, login: Login):
     return tab
 
 
-@pytest.fixture
-def page(browser, app):
-    """A fresh browser context (empty storage) with the app loaded."""
+def open_page(browser, app: RunningApp):
+    """A fresh browser context (empty storage) with the app loaded; yields its page."""
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     tab = context.new_page()
     tab.set_default_timeout(30_000)
@@ -147,6 +162,18 @@ def page(browser, app):
     tab.wait_for_selector("#question textarea")
     yield tab
     context.close()
+
+
+@pytest.fixture
+def page(browser, app):
+    """A fresh browser context (empty storage) with the app loaded."""
+    yield from open_page(browser, app)
+
+
+@pytest.fixture
+def dated_page(browser, dated_app):
+    """A fresh browser context with the app over the dated articles loaded."""
+    yield from open_page(browser, dated_app)
 
 
 def ask_in_page(tab, question: str) -> None:

@@ -11,8 +11,15 @@ from functools import partial
 import pytest
 from gradio_client import handle_file
 
-from rag.chat import answer_from_dict, chat_history, stream_prefixes
-from tests.app_fixtures import ENVOY_QUESTION, app, client  # noqa: F401 — fixtures
+from rag.chat import answer_from_dict, chat_history, library_html, stream_prefixes
+from tests.app_fixtures import (  # noqa: F401 — fixtures
+    ENVOY_QUESTION,
+    app,
+    client,
+    dated_app,
+    dated_client,
+)
+from tests.conftest import FLOOD_QUESTION
 from tests.network import network  # noqa: F401 — fixture
 from tests.test_fetch import PUBLIC
 
@@ -174,3 +181,68 @@ def test_answer_streams_in_word_chunks():
         "one two three four five six",
         "one two three four five six seven [1]",
     ]
+
+
+def test_ask_as_of_a_day_cites_the_article_published_by_then(dated_client):  # noqa: F811
+    today = dated_client.predict(FLOOD_QUESTION, api_name="/ask")
+    assert "31" in today["answer"] and today["citations"][0]["published"] == "2021-07-28"
+    # The new inputs come after the old ones: question, k, history, llm, as_of, since, until.
+    then = dated_client.predict(FLOOD_QUESTION, 5, [], True, "2021-07-21", api_name="/ask")
+    assert not then["abstained"] and "rose to 12" in then["answer"]
+    assert [c["published"] for c in then["citations"]] == ["2021-07-20"]
+    assert_well_cited(then)
+    window = dated_client.predict(FLOOD_QUESTION, since="2021-07-25", api_name="/ask")
+    assert window["citations"] and all(c["published"] >= "2021-07-25" for c in window["citations"])
+
+
+def test_a_bad_day_or_an_empty_window_is_an_error_sentence(dated_client):  # noqa: F811
+    bad = dated_client.predict(FLOOD_QUESTION, as_of="28/07/2021", api_name="/ask")
+    assert bad == {
+        "question": FLOOD_QUESTION,
+        "error": "Answer as of: '28/07/2021' is not a date; write it as YYYY-MM-DD, such as "
+        "2021-07-28.",
+    }
+    empty = dated_client.predict(
+        FLOOD_QUESTION, since="2021-07-28", until="2021-07-20", api_name="/ask"
+    )
+    assert empty["error"] == (
+        "Published since (2021-07-28) is after until (2021-07-20); no article can be in "
+        "between, so widen the window."
+    )
+
+
+def test_an_undated_article_is_answered_alike_and_shown_without_a_day(dated_client):  # noqa: F811
+    question = "Who was the last keeper of the Quenby lighthouse?"
+    now = dated_client.predict(question, api_name="/ask")
+    then = dated_client.predict(question, as_of="2021-07-21", api_name="/ask")
+    assert "Edith Marlow" in now["answer"] and now["answer"] == then["answer"]
+    assert now["citations"][0]["published"] is None and now["citations"][0]["also"] == []
+    sources = chat_history([{"question": question, "answer": now}])[2]["content"]
+    assert "The Quenby lighthouse keeper › ¶ 1</strong><" in sources
+    assert "rag-published" not in sources and "also reported" not in sources
+    # A window names days, so an article without one is not in it.
+    windowed = dated_client.predict(question, since="2021-01-01", api_name="/ask")
+    assert all(c["published"] for c in windowed["citations"])
+
+
+def test_citations_show_their_day_and_the_versions_left_out(dated_client):  # noqa: F811
+    data = dated_client.predict("Why did the river burst its banks?", api_name="/ask")
+    cited = answer_from_dict(data).citations[0]
+    assert (cited.published, cited.also) == ("2021-07-21", ("2021-07-20",))
+    sources = chat_history([{"question": "q", "answer": data}])[2]["content"]
+    assert (
+        "[1] Rescue teams search Valdoria villages after flood › ¶ 1</strong> · "
+        '<span class="rag-published">21 Jul 2021</span><br>'
+        '<span class="rag-also">also reported on 20 Jul 2021</span>' in sources
+    )
+
+
+def test_the_library_counts_in_the_singular_and_shows_days(dated_app):  # noqa: F811
+    articles = dated_app.service.articles()
+    assert library_html(articles).startswith("<p>4 articles, 8 paragraphs.</p>")
+    one = [a for a in articles if a.title == "Valdoria flood death toll rises to 12"]
+    html_one = library_html(one)
+    assert html_one.startswith("<p>1 article, 2 paragraphs.</p>")
+    assert "<td>Valdoria flood death toll rises to 12</td><td>20 Jul 2021</td>" in html_one
+    undated = library_html([a for a in articles if a.published is None])
+    assert "<td>The Quenby lighthouse keeper</td><td></td>" in undated

@@ -1,5 +1,6 @@
 """The chat app in a real headless Chromium: streamed answers with sources, the library, settings,
-example questions, history across a reload. Saves docs/screenshot.png for the README."""
+example questions, history across a reload, answers as of a day. Saves docs/screenshot.png for
+the README, and docs/screenshot-as-of.png of an answer as of a day."""
 
 from __future__ import annotations
 
@@ -9,10 +10,12 @@ from tests.app_fixtures import (  # noqa: F401 — fixtures
     app,
     ask_in_page,
     browser,
+    dated_app,
+    dated_page,
     page,
     upload_in_page,
 )
-from tests.conftest import ROOT
+from tests.conftest import FLOOD_QUESTION, ROOT
 
 
 def test_question_streams_an_answer_with_expandable_sources(page):  # noqa: F811
@@ -94,3 +97,45 @@ def test_remove_an_article_in_the_library(page, app):  # noqa: F811
     page.locator("#library-status", has_text="Removed 1 article").wait_for()
     assert page.locator("#library td", has_text="Bee census").count() == 0
     assert "Bee census" not in [a.title for a in app.service.articles()]
+
+
+def test_answer_as_of_a_day_in_the_settings_cites_that_days_article(dated_page):  # noqa: F811
+    dated_page.get_by_role("tab", name="Library").click()
+    row = dated_page.locator("#library tr", has_text="Valdoria flood death toll rises to 12")
+    assert "20 Jul 2021" in row.inner_text()
+    assert "4 articles, 8 paragraphs." in dated_page.locator("#library").inner_text()
+
+    dated_page.get_by_role("tab", name="Settings").click()
+    dated_page.get_by_role("textbox", name="Answer as of").fill("2021-07-21")
+    ask_in_page(dated_page, FLOOD_QUESTION)
+    dated_page.locator("#chat").get_by_text("Sources", exact=True).click()
+    heading = dated_page.locator("#chat .rag-source p").first
+    heading.wait_for(state="visible")
+    assert heading.inner_text().startswith(
+        "[1] Valdoria flood death toll rises to 12 › ¶ 1 · 20 Jul 2021"
+    )
+    assert "rose to 12" in dated_page.locator('#chat [data-testid="bot"]').first.inner_text()
+    dated_page.wait_for_timeout(800)  # let the Sources block finish sliding open for the picture
+    dated_page.screenshot(path=str(ROOT / "docs" / "screenshot-as-of.png"))
+
+    dated_page.get_by_role("tab", name="Settings").click()
+    dated_page.get_by_role("textbox", name="Answer as of").fill("")
+    dated_page.get_by_role("textbox", name="Published since").fill("2021-07-28")
+    dated_page.get_by_role("textbox", name="until").fill("2021-07-20")
+    ask_in_page(dated_page, FLOOD_QUESTION)
+    dated_page.locator("#chat", has_text="Published since (2021-07-28) is after until").wait_for()
+
+    dated_page.get_by_role("tab", name="Settings").click()
+    dated_page.get_by_role("textbox", name="Published since").fill("")
+    dated_page.get_by_role("textbox", name="until").fill("")
+    dated_page.get_by_role("textbox", name="Answer as of").fill("last Tuesday")
+    ask_in_page(dated_page, "Why did the river burst its banks?")
+    dated_page.locator("#chat", has_text="Answer as of: 'last Tuesday' is not a date").wait_for()
+
+    dated_page.get_by_role("tab", name="Settings").click()
+    dated_page.get_by_role("textbox", name="Answer as of").fill("")
+    ask_in_page(dated_page, "Why did the river burst its banks?")
+    # the second answer with sources: the wire copy of the 21st, naming the version of the 20th
+    dated_page.locator("#chat").get_by_text("Sources", exact=True).nth(1).click()
+    also = dated_page.locator("#chat .rag-also", has_text="also reported on 20 Jul 2021")
+    also.wait_for(state="visible")

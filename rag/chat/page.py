@@ -39,6 +39,9 @@ def build_app(service: ChatService) -> gr.Blocks:
         llm_url: str,
         llm_model: str,
         llm_key: str,
+        as_of: str,
+        since: str,
+        until: str,
         request: gr.Request,
     ):
         login, client = _who(request)
@@ -51,7 +54,14 @@ def build_app(service: ChatService) -> gr.Blocks:
         try:
             llm = service.llm(use_llm, llm_url, llm_model, llm_key)
             for event in service.ask_stream(
-                question or "", int(k), history=history, llm=llm, who=login or client
+                question or "",
+                int(k),
+                history=history,
+                llm=llm,
+                who=login or client,
+                as_of=as_of,
+                since=since,
+                until=until,
             ):
                 if isinstance(event, dict):
                     data = event
@@ -171,22 +181,39 @@ def build_app(service: ChatService) -> gr.Blocks:
         k: int = config.k,
         history: list | None = None,
         llm: bool = True,
+        as_of: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
         request: gr.Request = None,
     ) -> dict:
         """Answer a question from the indexed articles: {"question", "answer", "abstained",
         "confidence", "citations": [{"n", "article_title", "source", "paragraph_index",
         "paragraph_id", "heading", "paragraph_text", "sentence_start", "sentence_end",
-        "sentence", "score"}], "mode", "sentences": [{"text", "status", "cited", "dropped",
-        "citation", "support", "missing"}], "supported", "note", "asked"}, or {"question",
-        "error"}. history: earlier answers of the conversation, for follow-up questions; llm:
-        use the server's LLM when one is configured. Each login may ask a limited number of
-        questions a minute."""
+        "sentence", "score", "answer_start", "answer_end", "answer_phrase", "published",
+        "also"}], "mode", "sentences": [{"text", "status", "cited", "dropped", "citation",
+        "support", "missing"}], "supported", "note", "asked"}, or {"question", "error"}.
+        history: earlier answers of the conversation, for follow-up questions; llm: use the
+        server's LLM when one is configured; as_of: answer as on this day (YYYY-MM-DD; empty:
+        the server's day, else today), so later articles are not used and those published near
+        it are preferred; since, until: use only articles published in this window (inclusive;
+        either may be empty), which leaves undated ones out. A citation's "published" is its
+        article's day (or null), "also" the days of other versions of its paragraph left out.
+        Each login may ask a limited number of questions a minute."""
         login, client = _who(request)
         try:
             model = service.llm(llm)
         except RagError as error:
             return {"question": question, "error": str(error)}
-        return service.ask(question, k, history=history or [], llm=model, who=login or client)
+        return service.ask(
+            question,
+            k,
+            history=history or [],
+            llm=model,
+            who=login or client,
+            as_of=as_of,
+            since=since,
+            until=until,
+        )
 
     with gr.Blocks(title="Ask the articles", analytics_enabled=False) as demo:
         transcript = gr.BrowserState([], storage_key="rag-chat-transcript")
@@ -247,6 +274,36 @@ def build_app(service: ChatService) -> gr.Blocks:
                     info="Paragraphs retrieved for each question.",
                 )
                 show_scores = gr.Checkbox(label="Show scores", value=False)
+                with gr.Group():
+                    as_of = gr.Textbox(
+                        "",
+                        label="Answer as of",
+                        placeholder=config.as_of.isoformat() if config.as_of else "YYYY-MM-DD",
+                        info="Articles published after this day are not used, and those "
+                        f"published near it are preferred. Empty: {config.as_of or 'today'}.",
+                        max_lines=1,
+                        max_length=40,
+                        elem_id="as-of",
+                    )
+                    with gr.Row():
+                        since = gr.Textbox(
+                            "",
+                            label="Published since",
+                            placeholder=config.since.isoformat() if config.since else "YYYY-MM-DD",
+                            info="Only articles published in this window (either end may be "
+                            "empty); undated ones are then left out.",
+                            max_lines=1,
+                            max_length=40,
+                            elem_id="since",
+                        )
+                        until = gr.Textbox(
+                            "",
+                            label="until",
+                            placeholder=config.until.isoformat() if config.until else "YYYY-MM-DD",
+                            max_lines=1,
+                            max_length=40,
+                            elem_id="until",
+                        )
                 configured = config.llm()
                 with gr.Group():
                     use_llm = gr.Checkbox(
@@ -279,7 +336,19 @@ def build_app(service: ChatService) -> gr.Blocks:
                     )
 
         chat_io = {
-            "inputs": [question, transcript, k, show_scores, use_llm, llm_url, llm_model, llm_key],
+            "inputs": [
+                question,
+                transcript,
+                k,
+                show_scores,
+                use_llm,
+                llm_url,
+                llm_model,
+                llm_key,
+                as_of,
+                since,
+                until,
+            ],
             "outputs": [chatbot, transcript, question],
         }
         gr.on(

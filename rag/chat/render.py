@@ -7,6 +7,7 @@ from dataclasses import fields
 from html import escape
 
 from rag.answer import UNSUPPORTED, Answer, Citation
+from rag.dates import format_day
 from rag.store import ArticleInfo
 from rag.verify import UNSUPPORTED_MARK, unsupported_reason
 
@@ -35,7 +36,10 @@ def answer_from_dict(data: Mapping) -> Answer:
     """Rebuild an Answer from its to_dict() form (as kept in the chat history)."""
     names = {f.name for f in fields(Citation)}
     citations = tuple(
-        Citation(**{k: v for k, v in c.items() if k in names}) for c in data.get("citations", [])
+        Citation(
+            **{k: v for k, v in c.items() if k in names} | {"also": tuple(c.get("also") or ())}
+        )
+        for c in data.get("citations", [])
     )
     supported = data.get("supported")
     return Answer(
@@ -78,10 +82,14 @@ def answer_html(answer: Answer) -> str:
 
 
 def sources_html(answer: Answer, show_scores: bool = False) -> str:
-    """The sources of an answer, each `[n] Title › ¶ n` and its paragraph, cited sentence marked."""
+    """The sources of an answer, each `[n] Title › ¶ n · 28 Jul 2021` (the day when the article
+    has one) and its paragraph, cited sentence marked; then "also reported on …" with the days of
+    other versions of the paragraph that were left out."""
     items = []
     for c in answer.citations:
         head = f"<strong>{_escape(f'[{c.n}] {c.article_title} › ¶ {c.paragraph_index}')}</strong>"
+        if day := format_day(c.published):
+            head += f' · <span class="rag-published">{_escape(day)}</span>'
         if c.heading:
             head += f" · <em>{_escape(c.heading)}</em>"
         if show_scores:
@@ -94,6 +102,9 @@ def sources_html(answer: Answer, show_scores: bool = False) -> str:
             + "</mark>"
             + _escape(text[c.sentence_end :])
         )
+        also = [format_day(d) for d in c.also if format_day(d)]
+        if also:
+            head += f'<br><span class="rag-also">also reported on {_escape(", ".join(also))}</span>'
         items.append(f'<div class="rag-source"><p>{head}</p><p>{paragraph}</p></div>')
     # One line, no blank lines: Markdown passes an HTML block through as it is.
     return '<div class="rag-sources">' + "".join(items) + "</div>"
@@ -150,21 +161,27 @@ def stream_prefixes(text: str, words: int = STREAM_WORDS) -> Iterator[str]:
 
 
 def library_html(articles: Sequence[ArticleInfo], show_source: Callable[[str], str] = str) -> str:
-    """The library as an HTML table: title, source, paragraphs, when added."""
+    """The library as an HTML table: title, publication day (empty when unknown), source,
+    paragraphs, when added."""
     if not articles:
         return "<p>No articles are indexed yet: add some below.</p>"
     rows = "".join(
-        f"<tr><td>{escape(a.title)}</td><td>{escape(show_source(a.source))}</td>"
-        f"<td>{a.paragraphs}</td><td>{escape(a.added_at.replace('T', ' ').rstrip('Z'))} UTC</td>"
-        "</tr>"
+        f"<tr><td>{escape(a.title)}</td><td>{escape(format_day(a.published))}</td>"
+        f"<td>{escape(show_source(a.source))}</td><td>{a.paragraphs}</td>"
+        f"<td>{escape(a.added_at.replace('T', ' ').rstrip('Z'))} UTC</td></tr>"
         for a in articles
     )
     total = sum(a.paragraphs for a in articles)
     return (
-        f'<p>{len(articles)} articles, {total} paragraphs.</p><table class="rag-library">'
-        "<thead><tr><th>Title</th><th>Source</th><th>Paragraphs</th><th>Added</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table>"
+        f"<p>{_count(len(articles), 'article')}, {_count(total, 'paragraph')}.</p>"
+        '<table class="rag-library"><thead><tr><th>Title</th><th>Published</th><th>Source</th>'
+        f"<th>Paragraphs</th><th>Added</th></tr></thead><tbody>{rows}</tbody></table>"
     )
+
+
+def _count(n: int, noun: str) -> str:
+    """A count and its noun: _count(1, "article") == "1 article", _count(2, ...) "2 articles"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def example_questions(titles: Sequence[str], headings: Sequence[str], limit: int = 4) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import hashlib
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -14,16 +15,19 @@ from rag.changelog import changes_log, log_change
 from rag.chat.limits import RateLimit, too_many
 from rag.chat.render import example_questions
 from rag.chat.uploads import UploadError, store_upload
-from rag.config import Config
+from rag.config import Config, parse_day
 from rag.embed import Embedder, load_embedder
-from rag.errors import AccessError, RagError
+from rag.errors import AccessError, ConfigError, RagError
 from rag.followup import Turn
 from rag.llm import LLM
 from rag.pipeline import IndexReport, Pipeline, index_sources, model_for, remove_articles
+from rag.retrieve.recency import When
 from rag.store import ArticleInfo
 
 MAX_K = 50
 LOGGED_CHARS = 300  # of each URL or name a refused attempt offered
+# How the page names the day fields, so a refusal points at the field to fix.
+DAY_NAMES = {"as_of": "Answer as of", "since": "Published since", "until": "Published until"}
 OWNER_ONLY = (
     "Only the owner can change the library; sign in with the owner's login to add or remove "
     "articles."
@@ -92,6 +96,27 @@ class ChatService:
         """Whether this login may add and remove articles: the owner's, or anyone's without one."""
         return self.owner is None or login == self.owner
 
+    def when(
+        self, as_of: str | None = None, since: str | None = None, until: str | None = None
+    ) -> When:
+        """The moment and window of one question from YYYY-MM-DD days (empty: the server's
+        setting; as_of then today); ConfigError naming the field for a bad day or window."""
+        days: dict[str, dt.date | None] = {}
+        for name, raw in (("as_of", as_of), ("since", since), ("until", until)):
+            if raw is None or not str(raw).strip():
+                days[name] = getattr(self.config, name)
+                continue
+            try:
+                days[name] = parse_day(str(raw))
+            except ValueError as error:
+                raise ConfigError(f"{DAY_NAMES[name]}: {error}.") from None
+        if days["since"] and days["until"] and days["since"] > days["until"]:
+            raise ConfigError(
+                f"Published since ({days['since']}) is after until ({days['until']}); no article "
+                "can be in between, so widen the window."
+            )
+        return When(days["as_of"] or dt.date.today(), days["since"], days["until"])
+
     def ask_stream(
         self,
         question: str,
@@ -100,10 +125,14 @@ class ChatService:
         history: Sequence[Mapping] = (),
         llm: LLM | None = None,
         who: str | None = None,
+        as_of: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
     ) -> Iterator[str | dict]:
         """The LLM's text as it is written (LLM mode), then the answer data (Answer.to_dict()),
         or {"question", "error"} when it cannot be asked. history: earlier answers' data; who:
-        the login or client asking, counted against config.ask_rate."""
+        the login or client asking, counted against config.ask_rate; as_of, since, until:
+        YYYY-MM-DD days (see when())."""
         if who is not None and (wait := self.questions.take(who)):
             yield {"question": question, "error": too_many("questions", self.config.ask_rate, wait)}
             return
@@ -111,9 +140,10 @@ class ChatService:
             yield {"question": question, "error": f"k must be between 1 and {MAX_K}, got {k}."}
             return
         try:
+            when = self.when(as_of, since, until)
             turns = _turns(history)
             for event in self.pipeline.ask_stream(
-                question, k=int(k) if k else None, history=turns, llm=llm
+                question, k=int(k) if k else None, history=turns, llm=llm, when=when
             ):
                 yield event.to_dict() if isinstance(event, Answer) else event
         except RagError as error:
@@ -127,9 +157,14 @@ class ChatService:
         history: Sequence[Mapping] = (),
         llm: LLM | None = None,
         who: str | None = None,
+        as_of: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
     ) -> dict:
         """Answer data (Answer.to_dict()), or {"question", "error"} when it cannot be asked."""
-        for event in self.ask_stream(question, k, history=history, llm=llm, who=who):
+        for event in self.ask_stream(
+            question, k, history=history, llm=llm, who=who, as_of=as_of, since=since, until=until
+        ):
             if isinstance(event, dict):
                 return event
         raise AssertionError("ask_stream ended without an answer")  # pragma: no cover
