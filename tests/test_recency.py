@@ -140,7 +140,7 @@ def test_one_dated_source_answers_plainly(dated):
 
 def test_prior_penalty_is_relative_to_the_nearest_dated_candidate():
     using = Prior(2.0, 10.0, {})
-    centre = (D(2021, 7, 28).toordinal(),) * 2
+    centre = ((D(2021, 7, 28).toordinal(),) * 2,)
     days = np.array([centre[0] - 100, centre[0] - 110, np.nan], dtype=float)
     taken = penalty(days, centre, using)
     assert taken[0] == 0.0  # the nearest dated one loses nothing

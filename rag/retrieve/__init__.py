@@ -12,7 +12,7 @@ import numpy as np
 
 from rag.retrieve.features import NAMES, QueryTerms, candidate_features
 from rag.retrieve.model import RANKER, LinearModel, load_model
-from rag.retrieve.recency import When, distance, penalty
+from rag.retrieve.recency import Centre, When, distance, penalty
 from rag.store import Index, Passage
 from rag.store.keywords import STOPWORDS
 
@@ -185,7 +185,7 @@ def _rank(
 
 
 def collapse_duplicates(
-    index: Index, ranked: Sequence[int], limit: int, centre: tuple[int, int] | None = None
+    index: Index, ranked: Sequence[int], limit: int, centre: Centre | None = None
 ) -> list[tuple[int, tuple[int, ...]]]:
     """Group near-identical paragraphs, at most limit groups in rank order, and pick one of each:
     the best-ranked, or with centre (the days a question is asked about) the dated version

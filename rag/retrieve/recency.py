@@ -90,28 +90,38 @@ class When:
                 keep &= np.where(dated, days, np.inf) <= self.until.toordinal()
         return keep
 
-    def centre(self, question: str) -> tuple[int, int] | None:
-        """The days (first, last) the prior favours: the time the question names for itself,
-        else the as-of day; None when dates are ignored."""
+    def centre(self, question: str) -> Centre | None:
+        """The spans of days the prior favours: the as-of day, and the time the question names
+        for itself ("in 2019", "last March") up to the as-of day; None when dates are ignored.
+
+        Both, because news reports an event on its day and for weeks after, and a question
+        names the event's time, not the report's: on the news set, centring on the named time
+        alone lost 3 points of R@1 that keeping the as-of day as well does not (README "Dates").
+        """
         if self.as_of is None:
             return None
-        window = question_window(question, self.as_of)
-        if window is not None and window.start <= self.as_of:
-            return window.start.toordinal(), min(window.end, self.as_of).toordinal()
         day = self.as_of.toordinal()
-        return day, day
+        window = question_window(question, self.as_of)
+        if window is None or window.start > self.as_of:
+            return ((day, day),)
+        return (day, day), (window.start.toordinal(), min(window.end.toordinal(), day))
 
 
-def distance(days: np.ndarray, centre: tuple[int, int]) -> np.ndarray:
-    """Days between each publication day and the centre window (0 inside it; NaN: undated)."""
-    first, last = centre
-    away = np.where(days < first, first - days, np.where(days > last, days - last, 0.0))
+# Spans of days (first, last ordinal, inclusive) a question is about.
+Centre = tuple[tuple[int, int], ...]
+
+
+def distance(days: np.ndarray, centre: Centre) -> np.ndarray:
+    """Days between each publication day and the nearest span of the centre (0 inside one; NaN:
+    undated)."""
+    away = np.full(len(days), np.inf)
+    for first, last in centre:
+        here = np.where(days < first, first - days, np.where(days > last, days - last, 0.0))
+        away = np.minimum(away, here)
     return np.where(np.isnan(days), np.nan, away)
 
 
-def penalty(
-    days: np.ndarray, centre: tuple[int, int] | None, using: Prior | None = None
-) -> np.ndarray:
+def penalty(days: np.ndarray, centre: Centre | None, using: Prior | None = None) -> np.ndarray:
     """What the recency prior takes off each candidate's score; 0 for undated ones and for the
     dated one nearest the centre, so a library of old news ranks its newest first and undated
     paragraphs neither gain nor lose against it."""
