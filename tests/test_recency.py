@@ -140,14 +140,18 @@ def test_one_dated_source_answers_plainly(dated):
 
 def test_prior_penalty_is_relative_to_the_nearest_dated_candidate():
     using = Prior(2.0, 10.0, {})
-    centre = ((D(2021, 7, 28).toordinal(),) * 2,)
-    days = np.array([centre[0] - 100, centre[0] - 110, np.nan], dtype=float)
+    day = D(2021, 7, 28).toordinal()
+    centre = ((day, day),)
+    days = np.array([day - 100, day - 110, np.nan], dtype=float)
     taken = penalty(days, centre, using)
     assert taken[0] == 0.0  # the nearest dated one loses nothing
     assert taken[1] == pytest.approx(2.0 * (1 - np.exp(-1.0)), rel=1e-5)
     assert taken[2] == 0.0  # undated: neither gains nor loses
     assert np.isnan(distance(days, centre)[2])
     assert (penalty(days, None, using) == 0).all()
+    # A named time is a second span: a day inside it is as near as the as-of day itself.
+    named = ((day, day), (day - 400, day - 300))
+    assert distance(np.array([day - 350, day - 200, day - 2.0]), named).tolist() == [0, 100, 2]
 
 
 def test_window_filter_flags():
