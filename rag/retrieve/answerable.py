@@ -3,6 +3,7 @@ the best candidates look like (not from one cosine alone)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -10,6 +11,15 @@ import numpy as np
 from rag.retrieve import Hit
 from rag.retrieve.features import NAMES, QueryTerms
 from rag.retrieve.model import ANSWERABILITY, RANKER, LinearModel, file_version, load_model
+from rag.store.keywords import terms
+
+# A question that asks who or what a name is ("Who is Bill Roggio?") is answerable at least this
+# surely when one sentence of the three best paragraphs names all of it: what the articles say
+# about that name is the answer. Such questions have low cosines and few terms, which the model
+# counts against them (README "Abstention").
+NAMED_FLOOR = 0.5
+_JOINING = frozenset({"of", "and", "for", "de", "del", "la", "von", "van", "bin", "al", "the", "&"})
+_WHO_OR_WHAT = re.compile(r"\s*(?:who|what)(?:'s|\s+(?:is|are|was|were)\b)", re.IGNORECASE)
 
 # Only measures that mean the same in a library of one article and of thousands: scores relative
 # to the other candidates (z-scores, the ranker's score and lead) made a small library's best
@@ -62,7 +72,36 @@ def answerability_features(question: str, hits: Sequence[Hit]) -> np.ndarray:
 
 
 def answerability(question: str, hits: Sequence[Hit]) -> float:
-    """The probability (0..1) that these paragraphs answer the question; 0 with none."""
+    """The probability (0..1) that these paragraphs answer the question; 0 with none; at least
+    NAMED_FLOOR for a question about a name that a sentence of the best paragraph names."""
     if not hits or not hits[0].features:
         return 0.0
-    return model().probability(answerability_features(question, hits))
+    probability = model().probability(answerability_features(question, hits))
+    if probability < NAMED_FLOOR and names_in_a_sentence(question, hits[:3]):
+        return NAMED_FLOOR
+    return probability
+
+
+def names_in_a_sentence(question: str, hits: Sequence[Hit]) -> bool:
+    """Whether the question asks who or what a name is and nothing else ("Who is Bill Roggio?",
+    "What was the Long War Journal?") and one sentence of the paragraphs holds the whole name."""
+    asked = _WHO_OR_WHAT.match(question)
+    if not asked:
+        return False
+    words = re.findall(r"[\w'’.-]+", question[asked.end() :])
+    if words and words[0].lower() in {"the", "a", "an"}:
+        words = words[1:]
+    # Nothing but the name: capitalised words or numbers, joined by "of", "and", "for", "de"…
+    if not words or not all(w[0].isupper() or w[0].isdigit() for w in (words[0], words[-1])):
+        return False
+    if not all(w[0].isupper() or w[0].isdigit() or w in _JOINING for w in words):
+        return False
+    query = QueryTerms.of(question)
+    names = set(query.names)
+    if not names or not set(query.terms) <= names:
+        return False
+    return any(
+        names <= set(terms(hit.passage.text[s.start : s.end]))
+        for hit in hits
+        for s in hit.passage.sentences
+    )
