@@ -235,11 +235,7 @@ class Fitter:
             questions = self.questions(dataset)
             self.embed(questions)
             for q in questions:
-                # Asked as the app and rag eval ask it: a dated question as of its date.
-                when = When(q.date) if q.date is not None else None
-                hits = retrieve(
-                    pipeline.index, q.text, self.vector(q.text), pipeline.config.k, when=when
-                )
+                hits = retrieve(pipeline.index, q.text, self.vector(q.text), pipeline.config.k)
                 rows.append(answerability_features(q.text, hits))
                 answerable.append(q.answerable)
             table, y = np.array(rows), np.array(answerable, dtype=float)
