@@ -1,0 +1,91 @@
+"""Whole answers over the sample article pinned as JSON (Answer.to_dict()): a change meant to
+alter no output must leave tests/fixtures/pinned_answers.json as it is. Extractive answers, a
+refusal, a follow-up, and LLM answers from a scripted reply (checked sentence by sentence).
+
+To record the file again after a change that alters answers on purpose: python -m tests.test_pinned
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+from rag.config import Config
+from rag.followup import Turn
+from rag.pipeline import Pipeline
+from tests.conftest import ROOT
+
+PINNED = ROOT / "tests" / "fixtures" / "pinned_answers.json"
+# Fixed, so the recency prior does not move the scores as the calendar does.
+AS_OF = dt.date(2026, 1, 1)
+ENVOY = "Who is the US special envoy for Afghanistan?"
+NEUMANN = "Who is Neumann?"
+# What a chat model might write: a preamble, a sentence of the sources, one citing no passage,
+# and one that no passage says.
+REPLY = (
+    "Here is what I found:\n"
+    "Zalmay Khalilzad is the US special representative for Afghanistan [1]. "
+    "He was born on the Moon in 1851 [0]. "
+    "Neumann said the Taliban want full control of Afghanistan [2]."
+)
+NOT_FOUND = "I couldn’t find this in the indexed articles."
+
+
+class Scripted:
+    """Stands in for a chat server: every reply is the given text, streamed a few characters at
+    a time (the HTTP client itself is tested against a real server in test_llm)."""
+
+    def __init__(self, reply: str):
+        self.reply = reply
+
+    def stream(self, messages: Sequence[dict], *, max_tokens: int | None = None) -> Iterator[str]:
+        for at in range(0, len(self.reply), 7):
+            yield self.reply[at : at + 7]
+
+    def complete(self, messages: Sequence[dict], *, max_tokens: int | None = None) -> str:
+        return self.reply
+
+
+def answers(pipeline: Pipeline) -> dict[str, dict]:
+    """The pinned answers, as JSON data with the checkout's folder written as <root>."""
+    first = pipeline.ask(NEUMANN)
+    found = {
+        "envoy": pipeline.ask(ENVOY),
+        "neumann": first,
+        "off-topic": pipeline.ask("Who won the 2018 World Cup?"),
+        "follow-up": pipeline.ask(
+            "What did he say about sanctions?", history=[Turn.from_dict(first.to_dict())]
+        ),
+        "llm": pipeline.ask(ENVOY, llm=Scripted(REPLY)),
+        "llm-not-found": pipeline.ask(ENVOY, llm=Scripted(NOT_FOUND)),
+    }
+    text = json.dumps({name: a.to_dict() for name, a in found.items()}, ensure_ascii=False)
+    return json.loads(text.replace(json.dumps(str(ROOT))[1:-1], "<root>"))
+
+
+def test_answers_over_the_sample_article_are_as_pinned(seed_index, embedder):
+    pipeline = Pipeline(Config(index_dir=seed_index, as_of=AS_OF), embedder=embedder)
+    pinned = json.loads(PINNED.read_text(encoding="utf-8"))
+    found = answers(pipeline)
+    assert list(found) == list(pinned)
+    for name in pinned:
+        assert found[name] == pinned[name], name
+
+
+if __name__ == "__main__":
+    from rag.embed import load_embedder
+    from rag.pipeline import index_sources
+    from tests.conftest import SAMPLE
+
+    model = load_embedder("all-MiniLM-L6-v2", True)
+    with tempfile.TemporaryDirectory() as folder:
+        index_dir = Path(folder) / "index"
+        index_sources(Config(index_dir=index_dir), [str(SAMPLE)], embedder=model)
+        pipeline = Pipeline(Config(index_dir=index_dir, as_of=AS_OF), embedder=model)
+        data = answers(pipeline)
+    PINNED.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"wrote {PINNED}", file=sys.stderr)
