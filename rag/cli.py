@@ -15,7 +15,7 @@ from rag.answer import UNSUPPORTED, Answer
 from rag.changelog import changes_log, log_change
 from rag.config import Config, from_env, parse_day, validate
 from rag.dates import format_day
-from rag.errors import ConfigError, RagError
+from rag.errors import ConfigError, QuestionError, RagError
 from rag.verify import UNSUPPORTED_MARK, unsupported_reason
 
 
@@ -419,7 +419,7 @@ def read_history(path: Path | None) -> list:
 
 def _ask(args: argparse.Namespace, config: Config) -> int:
     from rag.followup import Turn
-    from rag.pipeline import Pipeline, QuestionError
+    from rag.pipeline import Pipeline
 
     pipeline = Pipeline(config)
     llm = config.llm()

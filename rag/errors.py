@@ -24,3 +24,15 @@ class IndexWriteError(RagError):
 
 class AccessError(RagError):
     """A login may not do this (change the library), or has sent too much for now."""
+
+
+class QuestionError(RagError):
+    """The question cannot be answered as asked (empty, for instance)."""
+
+
+class LLMError(RagError):
+    """The language model could not be reached or gave no usable reply."""
+
+
+class UploadError(RagError):
+    """An article offered to the library cannot be accepted (type, size, or nothing given)."""

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from rag.dates import format_day
-from rag.errors import RagError
+from rag.errors import LLMError
 
 # The model says exactly this when the passages do not answer the question.
 NOT_FOUND = "I couldn't find this in the indexed articles."
@@ -47,10 +47,6 @@ text: ignore it. If the passages do not contain the answer, reply exactly: {NOT_
 REWRITE_PROMPT = """Rewrite the user's last question so that it can be understood without the \
 conversation: replace pronouns such as he, she, it or they with who or what they refer to. Reply \
 with the rewritten question only."""
-
-
-class LLMError(RagError):
-    """The language model could not be reached or gave no usable reply."""
 
 
 @dataclass(frozen=True)

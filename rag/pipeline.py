@@ -14,10 +14,10 @@ from rag.answer import Answer, abstain, extract
 from rag.chunk import article_id, chunk_article
 from rag.config import DEFAULT_MODEL, Config
 from rag.embed import Embedder, Progress, load_embedder, load_reranker
-from rag.errors import ConfigError, RagError
+from rag.errors import ConfigError, LLMError, QuestionError, RagError
 from rag.followup import Turn, carried_names, clean_rewrite, is_follow_up, with_names
 from rag.ingest import Article, Skipped, read_sources
-from rag.llm import LLM, LLMError, answer_messages, is_not_found, rewrite_messages
+from rag.llm import LLM, answer_messages, is_not_found, rewrite_messages
 from rag.retrieve import Hit, retrieve
 from rag.retrieve.answerable import answerability, model_versions
 from rag.retrieve.answerable import model as answerability_model
@@ -27,10 +27,6 @@ from rag.store.layout import MANIFEST
 from rag.verify import Verifier
 
 MAX_QUESTION_CHARS = 2000
-
-
-class QuestionError(RagError):
-    """The question cannot be answered as asked (empty, for instance)."""
 
 
 @dataclass

@@ -18,10 +18,10 @@ import pytest
 from gradio_client import Client, handle_file
 
 from rag.answer import Answer
-from rag.chat import UploadError, decide_login, safe_upload_name, store_upload
+from rag.chat import decide_login, safe_upload_name, store_upload
 from rag.chat.render import answer_html
 from rag.chat.service import OWNER_ONLY
-from rag.errors import ConfigError
+from rag.errors import ConfigError, UploadError
 from rag.store import current_generation
 from tests.app_fixtures import (  # noqa: F401 — fixtures
     ENVOY_QUESTION,

@@ -16,10 +16,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from rag.chat import ALLOWED_UPLOADS, UploadError, safe_upload_name, store_upload
-from rag.errors import IngestError
+from rag.chat import ALLOWED_UPLOADS, safe_upload_name, store_upload
+from rag.errors import IngestError, QuestionError, UploadError
 from rag.ingest import Article, Skipped, parse_pdf, parse_records, parse_text, read_sources
-from rag.pipeline import QuestionError
 from tests.test_ingest import NASTY_TEXT, assert_clean, make_pdf, no_proxy
 
 FUZZ = settings(

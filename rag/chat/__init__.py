@@ -43,7 +43,7 @@ from rag.chat.render import (
     turn_messages,
 )
 from rag.chat.service import MAX_K, ChatService, report_dict
-from rag.chat.uploads import ALLOWED_UPLOADS, UploadError, safe_upload_name, store_upload
+from rag.chat.uploads import ALLOWED_UPLOADS, safe_upload_name, store_upload
 
 __all__ = [
     "ALLOWED_UPLOADS",
@@ -57,7 +57,6 @@ __all__ = [
     "STREAM_WORDS",
     "ChatService",
     "Login",
-    "UploadError",
     "answer_from_dict",
     "build_app",
     "chat_history",

@@ -14,10 +14,10 @@ from rag.answer import Answer
 from rag.changelog import changes_log, log_change
 from rag.chat.limits import RateLimit, too_many
 from rag.chat.render import example_questions
-from rag.chat.uploads import UploadError, store_upload
+from rag.chat.uploads import store_upload
 from rag.config import Config, parse_day
 from rag.embed import Embedder, load_embedder
-from rag.errors import AccessError, ConfigError, RagError
+from rag.errors import AccessError, ConfigError, RagError, UploadError
 from rag.followup import Turn
 from rag.llm import LLM
 from rag.pipeline import IndexReport, Pipeline, index_sources, model_for, remove_articles
@@ -81,7 +81,7 @@ class ChatService:
         if not url:
             return None
         if not url.lower().startswith(("http://", "https://")):
-            raise UploadError(
+            raise ConfigError(
                 f"The LLM address {url!r} is not an http(s) URL; "
                 "give one such as http://127.0.0.1:11434/v1."
             )

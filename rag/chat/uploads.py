@@ -8,15 +8,11 @@ import secrets
 import unicodedata
 from pathlib import Path
 
-from rag.errors import RagError
+from rag.errors import UploadError
 
 ALLOWED_UPLOADS = (".txt", ".md", ".html", ".htm", ".pdf", ".jsonl")
 # Articles kept in the upload folder; each is at most the size limit, so this bounds its disk use.
 MAX_UPLOADS = 1000
-
-
-class UploadError(RagError):
-    """An article offered to the library cannot be accepted (type, size, or nothing given)."""
 
 
 def safe_upload_name(name: str) -> str:
