@@ -59,12 +59,13 @@ def sentence(rng: np.random.Generator, words: list[str]) -> str:
 
 def build(index_dir: Path, paragraphs: int, seed: int = 0) -> None:
     """Write a synthetic index of `paragraphs` paragraphs through the real index writer."""
-    from rag.chunk import Paragraph, Span
+    from rag.chunk import Paragraph
     from rag.config import DEFAULT_MODEL
     from rag.embed import ParagraphVectors
     from rag.ingest import Article, Block
     from rag.retrieve.answerable import model_versions
     from rag.store import Writer
+    from rag.text import Span
 
     rng = np.random.default_rng(seed)
     words = vocabulary(rng)

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from rag.answertype import DATE, NAME, NUMBER, ORG, PERSON, PLACE, REASON, asked_type
-from rag.chunk import Span
 from rag.dates import format_day
-from rag.retrieve import Hit, content_words
+from rag.retrieve import Hit
 from rag.store import Passage
+from rag.text import Span, content_words
 
 ABSTAIN_TEXT = "I couldn't find this in the indexed articles."
 MAX_SENTENCES = 3

@@ -7,11 +7,11 @@ embedded as several windows cut at sentence boundaries, so no text is silently t
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rag.ingest import Article
+from rag.text import Span, split_sentences
 
 # Bump when paragraph/sentence boundaries change: stored offsets would no longer match.
 CHUNKER_VERSION = "1"
@@ -23,14 +23,6 @@ def stable_id(*parts: str) -> int:
     """Return a positive 63-bit integer identifying the given parts (usable as a FAISS id)."""
     digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).digest()
     return int.from_bytes(digest[:8], "big") >> 1
-
-
-@dataclass(frozen=True)
-class Span:
-    """A half-open character range [start, end) inside a paragraph's text."""
-
-    start: int
-    end: int
 
 
 @dataclass(frozen=True)
@@ -49,94 +41,6 @@ class Paragraph:
 def article_id(source: str) -> int:
     """Return the id of the article read from `source` (its identity is where it came from)."""
     return stable_id("article", source)
-
-
-# A sentence ends at . ! ? (optionally followed by closing quotes/brackets) before whitespace and
-# an opening capital, digit or quote. Lookbehind cannot be variable-width, so abbreviations and
-# initials are rejected afterwards in `split_sentences`.
-_BOUNDARY = re.compile(r"""[.!?…]+["'”’»)\]]*(?=\s+["'“‘«(\[]?[A-Z0-9À-Ý])""")
-_ABBREVIATIONS = frozenset(
-    [
-        "mr",
-        "mrs",
-        "ms",
-        "dr",
-        "prof",
-        "sr",
-        "jr",
-        "st",
-        "mt",
-        "ft",
-        "no",
-        "vs",
-        "etc",
-        "inc",
-        "ltd",
-        "co",
-        "corp",
-        "gen",
-        "col",
-        "lt",
-        "sgt",
-        "capt",
-        "cmdr",
-        "adm",
-        "gov",
-        "sen",
-        "rep",
-        "rev",
-        "hon",
-        "pres",
-        "jan",
-        "feb",
-        "mar",
-        "apr",
-        "jun",
-        "jul",
-        "aug",
-        "sep",
-        "sept",
-        "oct",
-        "nov",
-        "dec",
-        "fig",
-        "eq",
-        "approx",
-        "dept",
-        "est",
-        "al",
-        "e.g",
-        "i.e",
-        "u.s",
-        "u.k",
-        "u.n",
-        "a.m",
-        "p.m",
-    ]
-)
-
-
-def split_sentences(text: str) -> tuple[Span, ...]:
-    """Split text into sentence spans; whitespace between sentences belongs to neither.
-
-    >>> [text[s.start:s.end] for s in split_sentences(text := "Mr. P. Smith came. He left!")]
-    ['Mr. P. Smith came.', 'He left!']
-    """
-    spans: list[Span] = []
-    start = 0
-    for match in _BOUNDARY.finditer(text):
-        end = match.end()
-        word = text[start : match.start() + 1].rsplit(None, 1)[-1].rstrip(".").lower()
-        # "P." (an initial) and "Dr." end a token, not a sentence.
-        if (len(word) == 1 and word.isalpha()) or word in _ABBREVIATIONS:
-            continue
-        spans.append(Span(start, end))
-        start = end
-        while start < len(text) and text[start].isspace():
-            start += 1
-    if start < len(text.rstrip()):
-        spans.append(Span(start, len(text.rstrip())))
-    return tuple(span for span in spans if text[span.start : span.end].strip())
 
 
 def _split_long(text: str, span: Span, token_spans: TokenSpans, max_tokens: int) -> list[Span]:

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.chunk import Paragraph, Span
+from rag.chunk import Paragraph
 from rag.config import DEFAULT_MODEL
 from rag.errors import ConfigError
+from rag.text import Span
 
 
 def resolve_model_path(name: str) -> str:

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from rag.verify import names_and_numbers, proper_nouns
+from rag.text import names_and_numbers, proper_nouns
 
 # Words that point back into the conversation.
 _ANAPHORA = re.compile(

@@ -17,9 +17,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from rag.answer import NO_CLAIM, RECITED, SUPPORTED, UNSUPPORTED, Citation, cite
-from rag.chunk import split_sentences
 from rag.retrieve import Hit
-from rag.store.keywords import STOPWORDS, terms
+from rag.text import bare_word, names_and_numbers, numbers, proper_nouns, split_sentences, terms
 
 # A paragraph supports a claim when its best sentence's cosine with the claim reaches COSINE, or
 # reaches one of the lower cosines while the paragraph holds that share of the claim's content
@@ -30,8 +29,6 @@ MIN_COSINE = min(cosine for cosine, _ in WITH_WORDS)  # no support below this
 UNSUPPORTED_MARK = "⚠"
 
 _MARKER = re.compile(r"\[\s*(\d+(?:\s*[,;]\s*\d+)*)\s*\]")
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
-_CAPITALIZED = re.compile(r"\b[A-Z][\w’'-]*")
 _QUOTE = re.compile(r"[“\"]([^”\"]{12,})[”\"]")
 # A negation governs the words after it up to the end of its clause. "Not only", "not just" and
 # "(may) or (may) not" negate nothing.
@@ -137,37 +134,6 @@ def split_claims(text: str) -> list[tuple[str, tuple[int, ...]]]:
     return claims
 
 
-def proper_nouns(texts: Sequence[str]) -> set[str]:
-    """Lower-cased capitalized words that appear inside sentences (not only first) in texts."""
-    found = set()
-    for text in texts:
-        for span in split_sentences(text):
-            sentence = text[span.start : span.end]
-            for match in _CAPITALIZED.finditer(sentence):
-                if match.start() > 0:
-                    found.add(_bare(match.group(0)))
-    return found - STOPWORDS
-
-
-def _bare(word: str) -> str:
-    word = word.lower()
-    for suffix in ("’s", "'s", "’", "'"):
-        word = word.removesuffix(suffix)
-    return word
-
-
-def names_and_numbers(claim: str, known_names: set[str]) -> list[str]:
-    """The names and numbers a claim states: capitalized words inside it, known names anywhere."""
-    found = [n.replace(",", "") for n in _NUMBER.findall(claim)]
-    for match in _CAPITALIZED.finditer(claim):
-        word = _bare(match.group(0))
-        if word in STOPWORDS or len(word) < 2:
-            continue
-        if match.start() > 0 or word in known_names:
-            found.append(word)
-    return list(dict.fromkeys(found))
-
-
 def flatten(text: str) -> str:
     """Text reduced for quote matching: lower case, words only ("Re-imposing," → "reimposing")."""
     text = re.sub(r"[-‐‑’'`]", "", text.lower())
@@ -182,7 +148,7 @@ def quotes(claim: str) -> list[str]:
 def _evidence_words(evidence: str) -> set[str]:
     """The words of the evidence, lower-cased, with the acronyms of its capitalized runs
     ("United Nations" also gives "un")."""
-    words = {_bare(w) for w in re.findall(r"[\w’'-]+", evidence)}
+    words = {bare_word(w) for w in re.findall(r"[\w’'-]+", evidence)}
     for run in re.findall(r"(?:\b[A-Z][\w-]*(?:\s+(?:of|for|and|the)?\s*)?){2,}", evidence):
         initials = "".join(w[0] for w in run.split() if w[0].isupper()).lower()
         words.update(
@@ -276,7 +242,7 @@ class Verifier:
         # Per evidence sentence: its clauses, with what their negations govern.
         sentence_clauses = [[clauses(t) for t in texts] for texts in sentence_texts]
         evidence_terms = [set(terms(e)) for e in evidence]
-        evidence_numbers = [{n.replace(",", "") for n in _NUMBER.findall(e)} for e in evidence]
+        evidence_numbers = [set(numbers(e)) for e in evidence]
         evidence_words = [_evidence_words(e) for e in evidence]
         evidence_flat = [flatten(e) for e in evidence]
 
@@ -285,12 +251,12 @@ class Verifier:
         verdicts = []
         parts = []
         seen: set[str] = set()
-        for c, (claim, numbers) in enumerate(claims):
+        for c, (claim, marks) in enumerate(claims):
             if claim in seen:  # a model that repeats itself: say it once
                 continue
             seen.add(claim)
-            cited = tuple(n for n in numbers if 1 <= n <= len(hits))
-            dropped = tuple(n for n in numbers if not 1 <= n <= len(hits))
+            cited = tuple(n for n in marks if 1 <= n <= len(hits))
+            dropped = tuple(n for n in marks if not 1 <= n <= len(hits))
             claim_terms = set(terms(claim))
             needed = names_and_numbers(claim, known)
             quoted = quotes(claim)

@@ -22,13 +22,13 @@ from rag.answertype import (
     tag,
 )
 from rag.chat.render import answer_from_dict, sources_html
-from rag.chunk import Span, split_sentences
 from rag.config import Config
 from rag.errors import IndexFormatError
 from rag.evaluate import Question, phrase_f1, phrase_scores, squad_normal
 from rag.pipeline import index_sources
 from rag.retrieve import Hit
 from rag.store import Index, Passage, current_generation
+from rag.text import Span, split_sentences
 from tests.conftest import SAMPLE
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from rag.chunk import Span, chunk_article, split_sentences, windows_for
+from rag.chunk import chunk_article, windows_for
 from rag.ingest import Article, Block
+from rag.text import Span, split_sentences
 
 
 def texts(text: str) -> list[str]:

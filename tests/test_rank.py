@@ -9,7 +9,6 @@ import re
 import numpy as np
 import pytest
 
-from rag.chunk import Span
 from rag.errors import ConfigError
 from rag.retrieve import Hit, candidates, ranker
 from rag.retrieve.answerable import (
@@ -24,6 +23,7 @@ from rag.retrieve.answerable import (
 from rag.retrieve.features import NAMES, QueryTerms
 from rag.retrieve.model import ANSWERABILITY, MODELS, RANKER, LinearModel
 from rag.store import Index, Passage
+from rag.text import Span
 
 
 def test_question_names_are_its_capitalised_words_and_numbers_not_its_first_word():

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rag.chunk import Paragraph, Span
+from rag.chunk import Paragraph
 from rag.config import Config
 from rag.embed import ParagraphVectors
 from rag.errors import ConfigError, IndexFormatError
@@ -17,6 +17,7 @@ from rag.ingest import Article, Block
 from rag.pipeline import Pipeline, index_sources
 from rag.store import Index, Writer, current_generation
 from rag.store.layout import PARAGRAPH_VECTORS, SENTENCE_VECTORS
+from rag.text import Span
 
 
 def _random_index(path: Path, n: int, dim: int = 16, seed: int = 0) -> tuple[np.ndarray, list[int]]:
@@ -175,7 +176,8 @@ def test_a_failed_build_leaves_the_previous_generation_live(seed_copy, seed_pipe
 def test_bm25_matrix_matches_the_formula_computed_by_hand():
     import math
 
-    from rag.store.keywords import KeywordIndex, terms
+    from rag.store.keywords import KeywordIndex
+    from rag.text import terms
 
     documents = [terms("Etna volcano erupts"), terms("a quiet volcano"), terms("bicycles")]
     index = KeywordIndex.build(documents)

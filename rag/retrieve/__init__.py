@@ -4,7 +4,6 @@ sentence-level rescoring."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -14,7 +13,6 @@ from rag.retrieve.features import NAMES, QueryTerms, candidate_features
 from rag.retrieve.model import RANKER, LinearModel, load_model
 from rag.retrieve.recency import Centre, When, distance, penalty
 from rag.store import Index, Passage
-from rag.store.keywords import STOPWORDS
 
 RETRIEVERS = ("hybrid", "dense", "bm25")
 
@@ -29,14 +27,6 @@ RERANK_DEPTH = 20
 
 # (question, paragraph texts) -> one relevance score per text, higher is better.
 Rerank = Callable[[str, Sequence[str]], Sequence[float]]
-
-_WORD = re.compile(r"\w+", re.UNICODE)
-
-
-def content_words(text: str) -> list[str]:
-    """Lower-cased words of text without stopwords, in order, each once."""
-    words = [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
-    return list(dict.fromkeys(words))
 
 
 @dataclass(frozen=True)

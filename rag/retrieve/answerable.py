@@ -11,7 +11,7 @@ import numpy as np
 from rag.retrieve import Hit
 from rag.retrieve.features import NAMES, QueryTerms
 from rag.retrieve.model import ANSWERABILITY, RANKER, LinearModel, file_version, load_model
-from rag.store.keywords import terms
+from rag.text import terms
 
 # A question that asks who or what a name is ("Who is Bill Roggio?") is answerable at least this
 # surely when one sentence of the three best paragraphs names all of it: what the articles say

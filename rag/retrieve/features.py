@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.store import Index
-from rag.store.keywords import terms
+from rag.text import terms
 
 # The order of the columns; the model files name them, and loading checks the names match.
 NAMES = (

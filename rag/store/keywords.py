@@ -8,41 +8,15 @@ A query's scores for every document are one sparse column sum.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-import Stemmer
 
 K1 = 1.5
 B = 0.75
-
-STOPWORDS = frozenset(
-    """
-a about above after again against all am an and any are as at be because been before being below
-between both but by can could did do does doing down during each few for from further had has have
-having he her here hers herself him himself his how i if in into is it its itself just me more most
-my myself no nor not now of off on once only or other our ours ourselves out over own same she
-should so some such than that the their theirs them themselves then there these they this those
-through to too under until up very was we were what when where which while who whom why will with
-would you your yours yourself yourselves don
-""".split()
-)
-_TOKEN = re.compile(r"(?u)\b\w\w+\b")
-_STEMMER = Stemmer.Stemmer("english")
-
-
-def terms(text: str) -> list[str]:
-    """Lower-cased, stemmed words of text without stopwords, in order.
-
-    >>> terms("The talks were running in Doha")
-    ['talk', 'run', 'doha']
-    """
-    words = [w for w in _TOKEN.findall(text.lower()) if w not in STOPWORDS]
-    return _STEMMER.stemWords(words)
 
 
 class KeywordIndex:

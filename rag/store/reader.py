@@ -14,7 +14,7 @@ import faiss
 import numpy as np
 
 from rag.answertype import TAGGER_VERSION, Entity
-from rag.chunk import CHUNKER_VERSION, Span
+from rag.chunk import CHUNKER_VERSION
 from rag.errors import IndexFormatError
 from rag.store.keywords import KeywordIndex
 from rag.store.layout import (
@@ -30,6 +30,7 @@ from rag.store.layout import (
     pin_generation,
     read_faiss,
 )
+from rag.text import Span
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from rag.chunk import CHUNKER_VERSION, Paragraph, stable_id
 from rag.embed import ParagraphVectors
 from rag.errors import IndexFormatError, IndexWriteError
 from rag.ingest import Article
-from rag.store.keywords import KeywordIndex, terms
+from rag.store.keywords import KeywordIndex
 from rag.store.layout import (
     DATABASE,
     FORMAT_VERSION,
@@ -35,6 +35,7 @@ from rag.store.layout import (
     read_faiss,
     remove_generation,
 )
+from rag.text import terms
 
 _SCHEMA = """
 CREATE TABLE articles (
