@@ -57,8 +57,8 @@ def prior(path: Path = PRIOR) -> Prior:
 class When:
     """The moment a question is asked and the window it may search.
 
-    as_of: articles published after this day are not used, and the recency prior centres here
-    (or on the time the question names, "in 2021"); None ignores publication dates altogether
+    as_of: articles published after this day are not used, and the recency prior favours this
+    day (and the time the question names, "in 2021"); None ignores publication dates altogether
     (no prior, no as-of cut; only since/until filter). since/until: an inclusive window of
     publication days; with either, undated articles are left out too.
     """
@@ -68,8 +68,15 @@ class When:
     until: dt.date | None = None
 
     @classmethod
-    def today(cls, since: dt.date | None = None, until: dt.date | None = None) -> When:
-        return cls(dt.date.today(), since, until)
+    def asked(cls, as_of: dt.date | None, since: dt.date | None, until: dt.date | None) -> When:
+        """A question asked as of a day (None: today) in a window; ConfigError for a window
+        that ends before it starts."""
+        if since is not None and until is not None and since > until:
+            raise ConfigError(
+                f"since ({since}) is after until ({until}); no article can be in between, so "
+                "widen the window."
+            )
+        return cls(as_of or dt.date.today(), since, until)
 
     @property
     def filters(self) -> bool:
