@@ -25,11 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
+from rag.answer import Status
 from rag.config import Config
 from rag.embed import load_embedder
 from rag.pipeline import Pipeline, index_sources
 from rag.retrieve import Hit
-from rag.verify import RECITED, SUPPORTED, Verifier
+from rag.verify import Verifier
 
 DEFAULT_SQUAD = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad" / "dev-v1.1.json"
 
@@ -66,11 +67,11 @@ def main() -> None:
             with_gold += 1
             golds.append((hits, gold[0]))
             verdict = verifier.check(f"{claim} [{gold[0]}]", hits).verdicts[0]
-            supported += verdict.status == SUPPORTED
+            supported += verdict.status == Status.SUPPORTED
         if others:
             with_others += 1
             verdict = verifier.check(f"{claim} [1]", others).verdicts[0]
-            rejected += verdict.status not in (SUPPORTED, RECITED)
+            rejected += verdict.status not in (Status.SUPPORTED, Status.RECITED)
     negation_rates(verifier, golds)
     print(f"questions: {min(args.questions, len(questions))}")
     print(
@@ -135,7 +136,7 @@ def negation_rates(verifier: Verifier, golds: list[tuple[list[Hit], int]]) -> No
 
 
 def _holds(verifier: Verifier, claim: str, hits: list[Hit]) -> bool:
-    return verifier.check(claim, hits).verdicts[0].status in (SUPPORTED, RECITED)
+    return verifier.check(claim, hits).verdicts[0].status in (Status.SUPPORTED, Status.RECITED)
 
 
 if __name__ == "__main__":

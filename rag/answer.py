@@ -4,8 +4,9 @@ each followed by a citation [n] to the paragraph it came from."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from enum import Enum
 
 from rag.answertype import DATE, NAME, NUMBER, ORG, PERSON, PLACE, REASON, asked_type
 from rag.dates import format_day
@@ -36,11 +37,60 @@ _REASON_CUES = re.compile(
     r"led to|caused|so as to)\b",
     re.IGNORECASE,
 )
-# The verdicts on a sentence of an LLM answer (rag.verify).
-SUPPORTED = "supported"  # a cited paragraph supports it
-RECITED = "recited"  # another retrieved paragraph supports it; the citation was changed
-UNSUPPORTED = "unsupported"  # no retrieved paragraph supports it
-NO_CLAIM = "no_claim"  # nothing to check ("Here is what I found:")
+
+
+class Status(str, Enum):
+    """The verdict on a sentence of an LLM answer (rag.verify). A StrEnum, spelled out so that
+    it runs on Python 3.10: Status.SUPPORTED == "supported"."""
+
+    SUPPORTED = "supported"  # a cited paragraph supports it
+    RECITED = "recited"  # another retrieved paragraph supports it; the citation was changed
+    UNSUPPORTED = "unsupported"  # no retrieved paragraph supports it
+    NO_CLAIM = "no_claim"  # nothing to check ("Here is what I found:")
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The check of one sentence of an LLM answer (rag.verify)."""
+
+    text: str  # the sentence without its citation markers
+    status: Status
+    cited: tuple[int, ...] = ()  # the model's citations that named a retrieved paragraph (1..k)
+    dropped: tuple[int, ...] = ()  # the model's citations outside 1..k
+    citation: int | None = None  # n of the answer's citation that supports it
+    support: float = 0.0  # the best cosine between the sentence and a supporting sentence
+    # What its cited paragraphs lack: names, numbers, quotes, "negation".
+    missing: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        """Plain data for JSON output."""
+        return {
+            "text": self.text,
+            "status": self.status.value,
+            "cited": list(self.cited),
+            "dropped": list(self.dropped),
+            "citation": self.citation,
+            "support": round(self.support, 4),
+            "missing": list(self.missing),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Verdict:
+        """A verdict from its to_dict() data; KeyError without a status, ValueError for one it
+        does not know."""
+        citation = data.get("citation")
+        return cls(
+            str(data.get("text") or ""),
+            Status(data["status"]),
+            tuple(int(n) for n in data.get("cited") or ()),
+            tuple(int(n) for n in data.get("dropped") or ()),
+            None if citation is None else int(citation),
+            float(data.get("support") or 0.0),
+            tuple(str(m) for m in data.get("missing") or ()),
+        )
 
 
 @dataclass(frozen=True)
@@ -81,6 +131,16 @@ class Citation:
         """Plain data for JSON output."""
         return asdict(self) | {"sentence": self.sentence, "answer_phrase": self.answer_phrase}
 
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Citation:
+        """A citation from its to_dict() data (the derived sentence and answer_phrase are left
+        out)."""
+        names = {f.name for f in fields(cls)}
+        return cls(
+            **{k: v for k, v in data.items() if k in names}
+            | {"also": tuple(data.get("also") or ())}
+        )
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -92,16 +152,15 @@ class Answer:
     citations: tuple[Citation, ...]
     confidence: float  # the answerability probability (0..1) the decision was made on
     mode: str = "extractive"  # or "llm": written by a language model, then verified
-    # LLM mode: the check of each sentence (rag.verify.Verdict.to_dict() data).
-    sentences: tuple[dict, ...] = ()
+    sentences: tuple[Verdict, ...] = ()  # LLM mode: the check of each sentence, in text order
     supported: float | None = None  # LLM mode: share of sentences the sources support
     note: str | None = None  # why the answer is not what was asked for (the LLM failed, …)
     asked: str | None = None  # the question as retrieval saw it, when a follow-up was resolved
 
     def support_counts(self) -> tuple[int, int]:
         """LLM mode: (sentences the sources support, sentences that state something)."""
-        claims = [s for s in self.sentences if s.get("status") != NO_CLAIM]
-        return sum(s.get("status") != UNSUPPORTED for s in claims), len(claims)
+        claims = [s for s in self.sentences if s.status != Status.NO_CLAIM]
+        return sum(s.status != Status.UNSUPPORTED for s in claims), len(claims)
 
     def to_dict(self) -> dict[str, object]:
         """Plain data for JSON output."""
@@ -112,11 +171,32 @@ class Answer:
             "confidence": round(self.confidence, 4),
             "citations": [c.to_dict() for c in self.citations],
             "mode": self.mode,
-            "sentences": list(self.sentences),
+            "sentences": [s.to_dict() for s in self.sentences],
             "supported": None if self.supported is None else round(self.supported, 4),
             "note": self.note,
             "asked": self.asked,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> Answer:
+        """An Answer from its to_dict() data (a chat transcript's, or a line of `rag ask --json`);
+        KeyError without a question or answer text, ValueError or TypeError for other malformed
+        data."""
+        supported = data.get("supported")
+        return cls(
+            data["question"],
+            data["answer"],
+            bool(data.get("abstained")),
+            tuple(Citation.from_dict(c) for c in data.get("citations", ())),
+            float(data.get("confidence", 0.0)),
+            mode=str(data.get("mode") or "extractive"),
+            sentences=tuple(
+                Verdict.from_dict(s) for s in data.get("sentences") or () if isinstance(s, Mapping)
+            ),
+            supported=None if supported is None else float(supported),
+            note=data.get("note") or None,
+            asked=data.get("asked") or None,
+        )
 
 
 @dataclass(frozen=True)

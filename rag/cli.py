@@ -11,7 +11,7 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
-from rag.answer import UNSUPPORTED, Answer
+from rag.answer import Answer, Status
 from rag.changelog import changes_log, log_change
 from rag.config import Config, from_env, parse_day, validate
 from rag.dates import format_day
@@ -369,8 +369,8 @@ def format_answer(answer: Answer, width: int = 100) -> str:
         backed, claims = answer.support_counts()
         lines.append(f"({backed} of {claims} sentences supported by the sources)")
         for verdict in answer.sentences:
-            if verdict.get("status") == UNSUPPORTED:
-                why = f"{UNSUPPORTED_MARK} “{verdict.get('text')}” {unsupported_reason(verdict)}"
+            if verdict.status == Status.UNSUPPORTED:
+                why = f"{UNSUPPORTED_MARK} “{verdict.text}” {unsupported_reason(verdict)}"
                 lines.append(textwrap.fill(why, width, subsequent_indent="  "))
     if answer.note:
         lines.append(textwrap.fill(f"Note: {answer.note}", width))
@@ -407,13 +407,13 @@ def read_history(path: Path | None) -> list:
             data = json.loads(line)
             if not isinstance(data, dict) or "question" not in data:
                 raise ValueError
-        except ValueError:
+            if "error" not in data:
+                turns.append(Turn.from_answer(Answer.from_dict(data)))
+        except (KeyError, TypeError, ValueError):
             raise ConfigError(
                 f"{path} line {number} is not an answer record (one JSON object per line, as "
                 "`rag ask --json` prints); fix or remove that line."
             ) from None
-        if "error" not in data:
-            turns.append(Turn.from_dict(data))
     return turns
 
 
@@ -450,7 +450,7 @@ def _ask(args: argparse.Namespace, config: Config) -> int:
             print(json.dumps(record, ensure_ascii=False), flush=True)
         else:
             print(format_answer(answer), flush=True)
-        history.append(Turn.from_dict(record))
+        history.append(Turn.from_answer(answer))
         if args.history is not None:
             with args.history.open("a", encoding="utf-8") as file:
                 file.write(json.dumps(record, ensure_ascii=False) + "\n")

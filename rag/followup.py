@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rag.text import names_and_numbers, proper_nouns
+
+if TYPE_CHECKING:
+    from rag.answer import Answer
 
 # Words that point back into the conversation.
 _ANAPHORA = re.compile(
@@ -34,18 +38,14 @@ class Turn:
     paragraph_ids: tuple[int, ...]  # the paragraphs its answer cited
 
     @classmethod
-    def from_dict(cls, data: Mapping) -> Turn:
-        """A turn from an answer's to_dict() data (a line of `rag ask --json`)."""
-        question = str(data.get("question") or "")
-        asked = str(data.get("asked") or question)
-        if data.get("abstained"):  # nothing was found: no answer or passages to carry forward
-            return cls(question, asked, "", ())
-        cited = tuple(
-            int(c["paragraph_id"])
-            for c in data.get("citations") or []
-            if isinstance(c, Mapping) and "paragraph_id" in c
-        )
-        return cls(question, asked, str(data.get("answer") or ""), cited)
+    def from_answer(cls, answer: Answer) -> Turn:
+        """The turn an answer makes: its question, as asked and as resolved, its text and the
+        paragraphs it cited."""
+        asked = answer.asked or answer.question
+        if answer.abstained:  # nothing was found: no answer or passages to carry forward
+            return cls(answer.question, asked, "", ())
+        cited = tuple(c.paragraph_id for c in answer.citations)
+        return cls(answer.question, asked, answer.text, cited)
 
 
 def is_follow_up(question: str, history: Sequence[Turn]) -> bool:

@@ -329,7 +329,7 @@ class Pipeline:
             text=checked.text,
             citations=checked.citations,
             mode="llm",
-            sentences=tuple(v.to_dict() for v in checked.verdicts),
+            sentences=checked.verdicts,
             supported=checked.supported_share,
             note=note,
         )

@@ -11,12 +11,12 @@ does, or marked unsupported when none does. The supporting sentence is what the 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from rag.answer import NO_CLAIM, RECITED, SUPPORTED, UNSUPPORTED, Citation, cite
+from rag.answer import Citation, Status, Verdict, cite
 from rag.retrieve import Hit
 from rag.text import bare_word, names_and_numbers, numbers, proper_nouns, split_sentences, terms
 
@@ -45,38 +45,16 @@ NEGATION_REACH = 2  # content words a negation governs at most
 NEGATION_DIFFERS = "negation"  # listed in Verdict.missing when claim and evidence differ in it
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """The check of one answer sentence."""
-
-    text: str  # the sentence without its citation markers
-    status: str  # SUPPORTED, RECITED, UNSUPPORTED or NO_CLAIM
-    cited: tuple[int, ...]  # the model's citations that named a retrieved paragraph (1..k)
-    dropped: tuple[int, ...]  # the model's citations outside 1..k
-    citation: int | None  # n of the answer's citation that supports it
-    support: float  # the best cosine between the sentence and a supporting sentence
-    missing: tuple[str, ...]  # what its cited paragraphs lack: names, numbers, quotes, "negation"
-
-    def to_dict(self) -> dict[str, object]:
-        """Plain data for JSON output."""
-        return asdict(self) | {
-            "cited": list(self.cited),
-            "dropped": list(self.dropped),
-            "missing": list(self.missing),
-            "support": round(self.support, 4),
-        }
-
-
-def unsupported_reason(verdict: Mapping) -> str:
-    """Why a sentence is marked unsupported, in words, from its verdict's data (to_dict())."""
+def unsupported_reason(verdict: Verdict) -> str:
+    """Why a sentence is marked unsupported, in words."""
     reason = "No retrieved paragraph supports this sentence."
-    missing = [str(m) for m in verdict.get("missing") or ()]
+    missing = list(verdict.missing)
     if NEGATION_DIFFERS in missing:
         reason += " Its cited paragraph says the opposite: one of them is negated."
         missing.remove(NEGATION_DIFFERS)
     if missing:
         reason += f" Its cited paragraph does not contain: {', '.join(missing)}."
-    elif not verdict.get("cited"):
+    elif not verdict.cited:
         reason += " It cited no retrieved paragraph."
     return reason
 
@@ -92,10 +70,10 @@ class Checked:
     @property
     def supported_share(self) -> float:
         """The share of claim sentences that a retrieved paragraph supports."""
-        claims = [v for v in self.verdicts if v.status != NO_CLAIM]
+        claims = [v for v in self.verdicts if v.status != Status.NO_CLAIM]
         if not claims:
             return 0.0
-        return sum(v.status in (SUPPORTED, RECITED) for v in claims) / len(claims)
+        return sum(v.status in (Status.SUPPORTED, Status.RECITED) for v in claims) / len(claims)
 
 
 @dataclass(frozen=True)
@@ -262,7 +240,7 @@ class Verifier:
             quoted = quotes(claim)
             # "Here is what I found:" states nothing to check.
             if len(claim_terms) <= 1 and not needed:
-                verdicts.append(Verdict(claim, NO_CLAIM, cited, dropped, None, 0.0, ()))
+                verdicts.append(Verdict(claim, Status.NO_CLAIM, cited, dropped, None, 0.0, ()))
                 parts.append(claim)
                 continue
             claim_clauses = clauses(claim)
@@ -286,15 +264,17 @@ class Verifier:
                 default=None,
             )
             if best_cited is not None:
-                status, rank = SUPPORTED, best_cited - 1
+                status, rank = Status.SUPPORTED, best_cited - 1
             else:
                 others = [h for h in range(len(hits)) if supports[h].ok]
                 rank = max(others, key=lambda h: supports[h].score, default=None)
-                status = RECITED if rank is not None else UNSUPPORTED
+                status = Status.RECITED if rank is not None else Status.UNSUPPORTED
             if rank is None:
                 missing = tuple(dict.fromkeys(m for n in cited for m in supports[n - 1].missing))
                 best = max((s.cosine for s in supports), default=0.0)
-                verdicts.append(Verdict(claim, UNSUPPORTED, cited, dropped, None, best, missing))
+                verdicts.append(
+                    Verdict(claim, Status.UNSUPPORTED, cited, dropped, None, best, missing)
+                )
                 parts.append(f"{claim} [{UNSUPPORTED_MARK} unsupported]")
                 continue
             support = supports[rank]

@@ -21,7 +21,7 @@ from rag.answertype import (
     asked_type,
     tag,
 )
-from rag.chat.render import answer_from_dict, sources_html
+from rag.chat.render import sources_html
 from rag.config import Config
 from rag.errors import IndexFormatError
 from rag.evaluate import Question, phrase_f1, phrase_scores, squad_normal
@@ -228,7 +228,7 @@ def test_the_phrase_is_shown_in_bold_inside_the_highlighted_sentence():
     answer = extract(
         "When did the ceasefire talks begin?", [_hit(TALKS, (0.1, 0.9, 0.1))], 0.9, 0.44
     )
-    html = sources_html(answer_from_dict(answer.to_dict()))
+    html = sources_html(Answer.from_dict(answer.to_dict()))
     assert (
         '<mark>The talks on the ceasefire began on <strong class="rag-answer">12 September 2020'
         in html

@@ -11,7 +11,8 @@ from functools import partial
 import pytest
 from gradio_client import handle_file
 
-from rag.chat import answer_from_dict, chat_history, library_html, stream_prefixes
+from rag.answer import Answer
+from rag.chat import chat_history, library_html, stream_prefixes
 from tests.app_fixtures import (  # noqa: F401 — fixtures
     ENVOY_QUESTION,
     app,
@@ -161,7 +162,7 @@ def test_history_is_rendered_from_citation_data(client):  # noqa: F811
     assert [m["role"] for m in messages] == ["user", "assistant", "assistant"]
     sources = messages[2]
     assert sources["metadata"] == {"title": "Sources", "status": "done"}
-    cited = answer_from_dict(data).citations[0]
+    cited = Answer.from_dict(data).citations[0]
     text, start, end = cited.paragraph_text, cited.answer_start, cited.answer_end
     # A "who" question: the person's name is the marked answer phrase, bold inside the highlight.
     assert start is not None and "Khalilzad" in text[start:end]
@@ -227,7 +228,7 @@ def test_an_undated_article_is_answered_alike_and_shown_without_a_day(dated_clie
 
 def test_citations_show_their_day_and_the_versions_left_out(dated_client):  # noqa: F811
     data = dated_client.predict("Why did the river burst its banks?", api_name="/ask")
-    cited = answer_from_dict(data).citations[0]
+    cited = Answer.from_dict(data).citations[0]
     assert (cited.published, cited.also) == ("2021-07-21", ("2021-07-20",))
     sources = chat_history([{"question": "q", "answer": data}])[2]["content"]
     assert (

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from gradio_client import Client, handle_file
 
-from rag.answer import Answer
+from rag.answer import Answer, Status, Verdict
 from rag.chat import decide_login, safe_upload_name, store_upload
 from rag.chat.render import answer_html
 from rag.chat.service import OWNER_ONLY
@@ -286,10 +286,10 @@ def test_first_start_builds_the_sample_index_and_share_failure_keeps_serving(tmp
 
 def test_each_unsupported_mark_says_why_and_its_reason_stays_text():
     sentences = [
-        {"text": "A.", "status": "supported", "cited": [1], "missing": []},
-        {"text": "B.", "status": "unsupported", "cited": [1], "missing": ["2019", IMG]},
-        {"text": "C.", "status": "unsupported", "cited": [2], "missing": ["negation"]},
-        {"text": "D.", "status": "unsupported", "cited": [], "missing": []},
+        Verdict("A.", Status.SUPPORTED, cited=(1,)),
+        Verdict("B.", Status.UNSUPPORTED, cited=(1,), missing=("2019", IMG)),
+        Verdict("C.", Status.UNSUPPORTED, cited=(2,), missing=("negation",)),
+        Verdict("D.", Status.UNSUPPORTED),
     ]
     text = "A. [1] B. [⚠ unsupported] C. [⚠ unsupported] D. [⚠ unsupported]"
     html = answer_html(Answer("q", text, False, (), 0.5, mode="llm", sentences=tuple(sentences)))

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from rag import cli
-from rag.answer import Answer
+from rag.answer import Answer, Status, Verdict
 from rag.cli import build_parser
 from tests.conftest import FLOOD_QUESTION, ROOT, squad_path
 
@@ -150,8 +150,8 @@ def test_squad_file_indexes_as_48_articles_and_2067_paragraphs(tmp_path):
 
 def test_the_terminal_answer_says_why_each_unsupported_sentence_is_marked():
     sentences = (
-        {"text": "Khalilzad is the envoy.", "status": "supported", "cited": [1], "missing": []},
-        {"text": "Born in 1851.", "status": "unsupported", "cited": [1], "missing": ["1851"]},
+        Verdict("Khalilzad is the envoy.", Status.SUPPORTED, cited=(1,)),
+        Verdict("Born in 1851.", Status.UNSUPPORTED, cited=(1,), missing=("1851",)),
     )
     text = "Khalilzad is the envoy. [1] Born in 1851. [⚠ unsupported]"
     answer = Answer("q", text, False, (), 0.6, mode="llm", sentences=sentences, supported=0.5)

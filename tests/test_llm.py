@@ -23,11 +23,12 @@ from gradio_client import Client
 
 from rag import cli
 from rag import llm as llm_client
+from rag.answer import Status
 from rag.chat import ChatService, build_app, start
 from rag.config import Config, from_env
 from rag.llm import LLM, REMINDER, answer_messages
 from rag.pipeline import Pipeline, index_sources
-from rag.verify import MIN_COSINE, NO_CLAIM, RECITED, SUPPORTED, UNSUPPORTED
+from rag.verify import MIN_COSINE
 from tests.app_fixtures import (  # noqa: F401 — a fixture
     WATCH_STREAM,
     ask_in_page,
@@ -119,9 +120,9 @@ def sentences_carry_a_mark(answer: dict) -> None:
     text = answer["answer"]
     for verdict in answer["sentences"]:
         assert verdict["text"] in text
-        if verdict["status"] in (SUPPORTED, RECITED):
+        if verdict["status"] in (Status.SUPPORTED, Status.RECITED):
             assert f"{verdict['text']} [{verdict['citation']}]" in text
-        elif verdict["status"] == UNSUPPORTED:
+        elif verdict["status"] == Status.UNSUPPORTED:
             assert f"{verdict['text']} [⚠ unsupported]" in text
 
 
@@ -158,16 +159,16 @@ def test_the_verifier_holds_on_the_real_models_answers(seed_pipeline, llm, embed
         sentences_carry_a_mark(answer.to_dict())
         by_n = {c.n: c for c in answer.citations}
         for verdict in answer.sentences:
-            assert all(1 <= n <= len(hits) for n in verdict["cited"])
-            if verdict["status"] in (SUPPORTED, RECITED):
-                citation = by_n[verdict["citation"]]
+            assert all(1 <= n <= len(hits) for n in verdict.cited)
+            if verdict.status in (Status.SUPPORTED, Status.RECITED):
+                citation = by_n[verdict.citation]
                 # The highlighted sentence is evidence: close in meaning to the claim.
-                claim, evidence = embedder.encode_queries([verdict["text"], citation.sentence])
+                claim, evidence = embedder.encode_queries([verdict.text, citation.sentence])
                 assert float(claim @ evidence) >= MIN_COSINE - 1e-3
                 assert citation.paragraph_id in {h.passage.id for h in hits}
-            if verdict["status"] != SUPPORTED and verdict["status"] != NO_CLAIM:
+            if verdict.status not in (Status.SUPPORTED, Status.NO_CLAIM):
                 changed += 1
-            if verdict["dropped"]:
+            if verdict.dropped:
                 changed += 1
     # The tiny model does not cite as told; the verifier must have corrected or flagged it.
     assert changed > 0
@@ -322,7 +323,7 @@ def test_llm_follow_ups_are_rewritten_and_keep_the_conversations_names(seed_pipe
     from rag.followup import Turn
 
     follow_up = seed_pipeline.ask(
-        "What did he say about sanctions?", llm=llm, history=[Turn.from_dict(first.to_dict())]
+        "What did he say about sanctions?", llm=llm, history=[Turn.from_answer(first)]
     )
     assert follow_up.asked and "neumann" in follow_up.asked.lower()
     assert seed_pipeline.search(follow_up.asked)[0].passage.index == 24
@@ -472,7 +473,7 @@ def test_a_streamed_reply_is_checked_sentence_by_sentence(seed_pipeline, scripte
     events = list(seed_pipeline.ask_stream(QUESTIONS[1], llm=llm))
     assert len(events) > 5 and "".join(events[:-1]).startswith("The US special")
     answer = events[-1]
-    assert [s["status"] for s in answer.sentences] == [SUPPORTED, UNSUPPORTED]
-    assert answer.sentences[1]["dropped"] == [0] and answer.supported == 0.5
+    assert [s.status for s in answer.sentences] == [Status.SUPPORTED, Status.UNSUPPORTED]
+    assert answer.sentences[1].dropped == (0,) and answer.supported == 0.5
     assert answer.text.endswith("He was born on the Moon in 1851. [⚠ unsupported]")
     assert "Zalmay Khalilzad" in answer.citations[0].sentence

@@ -58,7 +58,7 @@ def answers(pipeline: Pipeline) -> dict[str, dict]:
         "neumann": first,
         "off-topic": pipeline.ask("Who won the 2018 World Cup?"),
         "follow-up": pipeline.ask(
-            "What did he say about sanctions?", history=[Turn.from_dict(first.to_dict())]
+            "What did he say about sanctions?", history=[Turn.from_answer(first)]
         ),
         "llm": pipeline.ask(ENVOY, llm=Scripted(REPLY)),
         "llm-not-found": pipeline.ask(ENVOY, llm=Scripted(NOT_FOUND)),

@@ -6,11 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rag.answer import Status
 from rag.verify import (
-    NO_CLAIM,
-    RECITED,
-    SUPPORTED,
-    UNSUPPORTED,
     Verifier,
     clauses,
     negation_differs,
@@ -49,7 +46,7 @@ def test_a_supported_sentence_keeps_its_citation_and_highlights_the_evidence(hit
         f"Neumann disagreed with the idea of reimposing sanctions [{n}].", hits
     )
     verdict = only(checked)
-    assert verdict.status == SUPPORTED and verdict.cited == (n,)
+    assert verdict.status == Status.SUPPORTED and verdict.cited == (n,)
     assert checked.text == "Neumann disagreed with the idea of reimposing sanctions. [1]"
     (citation,) = checked.citations
     assert citation.paragraph_id == hits[n - 1].passage.id
@@ -62,14 +59,14 @@ def test_a_wrong_citation_is_moved_to_the_paragraph_that_supports_the_sentence(h
     wrong = number_of(hits, "Neumann told CNN the talks should continue")
     checked = verifier.check(f"Neumann disagreed with reimposing sanctions [{wrong}].", hits)
     verdict = only(checked)
-    assert verdict.status == RECITED and verdict.cited == (wrong,)
+    assert verdict.status == Status.RECITED and verdict.cited == (wrong,)
     assert checked.citations[0].paragraph_id == hits[right - 1].passage.id
 
 
 def test_a_sentence_no_paragraph_supports_is_marked_and_cites_nothing(hits, verifier):
     checked = verifier.check("The sky over Kabul is green and cows can fly [1].", hits)
     verdict = only(checked)
-    assert verdict.status == UNSUPPORTED and verdict.citation is None
+    assert verdict.status == Status.UNSUPPORTED and verdict.citation is None
     assert checked.text.endswith("[⚠ unsupported]") and not checked.citations
     assert checked.supported_share == 0.0
 
@@ -82,7 +79,7 @@ def test_citations_outside_one_to_k_are_dropped_never_wrapped(hits, verifier, nu
     assert verdict.dropped == (number,) and verdict.cited == ()
     # That sentence is in none of the five retrieved paragraphs.
     assert all(sentence not in hit.passage.text for hit in hits)
-    assert verdict.status == UNSUPPORTED
+    assert verdict.status == Status.UNSUPPORTED
 
 
 def test_out_of_range_citation_is_replaced_by_a_supporting_paragraph(hits, verifier):
@@ -92,7 +89,7 @@ def test_out_of_range_citation_is_replaced_by_a_supporting_paragraph(hits, verif
         hits,
     )
     verdict = only(checked)
-    assert verdict.dropped == (len(hits) + 1,) and verdict.status == RECITED
+    assert verdict.dropped == (len(hits) + 1,) and verdict.status == Status.RECITED
     assert "temporary exemptions" in checked.citations[0].sentence
 
 
@@ -100,9 +97,9 @@ def test_a_number_that_differs_from_the_evidence_makes_the_sentence_unsupported(
     n = number_of(hits, "Neumann, who is the president")
     right = verifier.check(f"Neumann disagreed with reimposing sanctions [{n}].", hits)
     wrong = verifier.check(f"In 2019 Neumann disagreed with reimposing 40 sanctions [{n}].", hits)
-    assert only(right).status == SUPPORTED
+    assert only(right).status == Status.SUPPORTED
     verdict = only(wrong)
-    assert verdict.status == UNSUPPORTED and set(verdict.missing) == {"2019", "40"}
+    assert verdict.status == Status.UNSUPPORTED and set(verdict.missing) == {"2019", "40"}
 
 
 def test_a_name_missing_from_the_evidence_makes_the_sentence_unsupported(hits, verifier):
@@ -110,7 +107,7 @@ def test_a_name_missing_from_the_evidence_makes_the_sentence_unsupported(hits, v
     verdict = only(
         verifier.check(f"Neumann disagreed with reimposing sanctions on Iran [{n}].", hits)
     )
-    assert verdict.status == UNSUPPORTED and verdict.missing == ("iran",)
+    assert verdict.status == Status.UNSUPPORTED and verdict.missing == ("iran",)
 
 
 def test_a_quotation_must_be_in_the_evidence_word_for_word(hits, verifier):
@@ -120,7 +117,7 @@ def test_a_quotation_must_be_in_the_evidence_word_for_word(hits, verifier):
         f'strikes" [{n}].',
         hits,
     )
-    assert only(true).status == SUPPORTED
+    assert only(true).status == Status.SUPPORTED
     # Words from two paragraphs' quotes blended into one quotation: no paragraph says that.
     blended = verifier.check(
         f"Neumann said that “the way to put pressure on negotiations is to list more under the "
@@ -128,7 +125,7 @@ def test_a_quotation_must_be_in_the_evidence_word_for_word(hits, verifier):
         hits,
     )
     verdict = only(blended)
-    assert verdict.status == UNSUPPORTED
+    assert verdict.status == Status.UNSUPPORTED
     assert verdict.missing == (
         "“the way to put pressure on negotiations is to list more under the sanctions”",
     )
@@ -139,21 +136,21 @@ def test_a_sentence_that_negates_its_evidence_is_unsupported(seed_pipeline, veri
     n = number_of(hits, "The Biden administration will not set a red line")
     claim = "The Biden administration will {}set a red line on what it would take to stop the talks"
     true = only(verifier.check(f"{claim.format('not ')} [{n}].", hits))
-    assert true.status == SUPPORTED and true.missing == ()
+    assert true.status == Status.SUPPORTED and true.missing == ()
     flipped = only(verifier.check(f"{claim.format('')} [{n}].", hits))
-    assert flipped.status == UNSUPPORTED and flipped.missing == ("negation",)
+    assert flipped.status == Status.UNSUPPORTED and flipped.missing == ("negation",)
 
 
 def test_a_negation_added_to_a_supported_sentence_makes_it_unsupported(hits, verifier):
     n = number_of(hits, "Neumann, who is the president")
     for claim, status in [
-        ("Neumann disagreed with reimposing sanctions", SUPPORTED),
-        ("Neumann never disagreed with reimposing sanctions", UNSUPPORTED),
-        ("Neumann didn't disagree with reimposing sanctions", UNSUPPORTED),
+        ("Neumann disagreed with reimposing sanctions", Status.SUPPORTED),
+        ("Neumann never disagreed with reimposing sanctions", Status.UNSUPPORTED),
+        ("Neumann didn't disagree with reimposing sanctions", Status.UNSUPPORTED),
     ]:
         verdict = only(verifier.check(f"{claim} [{n}].", hits))
         assert verdict.status == status, claim
-        assert ("negation" in verdict.missing) == (status == UNSUPPORTED), claim
+        assert ("negation" in verdict.missing) == (status == Status.UNSUPPORTED), claim
 
 
 def test_a_negation_in_another_clause_of_the_evidence_does_not_count(seed_pipeline, verifier):
@@ -162,7 +159,7 @@ def test_a_negation_in_another_clause_of_the_evidence_does_not_count(seed_pipeli
     hits = seed_pipeline.search("What has the State Department acknowledged about the talks?", k=5)
     n = number_of(hits, "The State Department has acknowledged")
     claim = "The State Department has acknowledged that the talks have yet to achieve the outcome"
-    assert only(verifier.check(f"{claim} [{n}].", hits)).status == SUPPORTED
+    assert only(verifier.check(f"{claim} [{n}].", hits)).status == Status.SUPPORTED
 
 
 @pytest.mark.parametrize(
@@ -200,7 +197,7 @@ def test_an_acronym_matches_the_name_it_abbreviates(hits, verifier):
     checked = verifier.check(
         f"The UN Security Council exempted Taliban negotiators from sanctions [{n}].", hits
     )
-    assert only(checked).status == SUPPORTED
+    assert only(checked).status == Status.SUPPORTED
 
 
 def test_each_sentence_is_checked_on_its_own_and_the_share_is_reported(hits, verifier):
@@ -214,7 +211,7 @@ def test_each_sentence_is_checked_on_its_own_and_the_share_is_reported(hits, ver
     )
     checked = verifier.check(text, hits)
     statuses = [v.status for v in checked.verdicts]
-    assert statuses == [NO_CLAIM, SUPPORTED, UNSUPPORTED, SUPPORTED]
+    assert statuses == [Status.NO_CLAIM, Status.SUPPORTED, Status.UNSUPPORTED, Status.SUPPORTED]
     assert checked.verdicts[3].cited == (n, 2)
     assert checked.supported_share == pytest.approx(2 / 3)
     # Both supported sentences come from the same sentence of the same paragraph: one citation.
@@ -239,7 +236,7 @@ def test_markers_are_read_in_every_usual_form():
 def test_any_generated_text_gets_a_verdict_per_sentence(hits, verifier, text):
     checked = verifier.check(text, hits)
     for verdict in checked.verdicts:
-        assert verdict.status in {SUPPORTED, RECITED, UNSUPPORTED, NO_CLAIM}
+        assert verdict.status in set(Status)
         assert all(1 <= n <= len(hits) for n in verdict.cited)
         if verdict.citation is not None:
             assert 1 <= verdict.citation <= len(checked.citations)

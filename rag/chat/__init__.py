@@ -33,7 +33,6 @@ from rag.chat.launch import (
 from rag.chat.page import STREAM_DELAY, build_app
 from rag.chat.render import (
     STREAM_WORDS,
-    answer_from_dict,
     chat_history,
     example_questions,
     inert,
@@ -57,7 +56,6 @@ __all__ = [
     "STREAM_WORDS",
     "ChatService",
     "Login",
-    "answer_from_dict",
     "build_app",
     "chat_history",
     "decide_login",

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import fields
 from html import escape
 
-from rag.answer import UNSUPPORTED, Answer, Citation
+from rag.answer import Answer, Citation, Status
 from rag.dates import format_day
 from rag.store import ArticleInfo
 from rag.verify import UNSUPPORTED_MARK, unsupported_reason
@@ -32,37 +31,13 @@ def _escape(text: str) -> str:
     return lines.replace("\n", "<br>")
 
 
-def answer_from_dict(data: Mapping) -> Answer:
-    """Rebuild an Answer from its to_dict() form (as kept in the chat history)."""
-    names = {f.name for f in fields(Citation)}
-    citations = tuple(
-        Citation(
-            **{k: v for k, v in c.items() if k in names} | {"also": tuple(c.get("also") or ())}
-        )
-        for c in data.get("citations", [])
-    )
-    supported = data.get("supported")
-    return Answer(
-        data["question"],
-        data["answer"],
-        bool(data["abstained"]),
-        citations,
-        float(data.get("confidence", 0.0)),
-        mode=str(data.get("mode") or "extractive"),
-        sentences=tuple(s for s in data.get("sentences") or () if isinstance(s, Mapping)),
-        supported=None if supported is None else float(supported),
-        note=data.get("note") or None,
-        asked=data.get("asked") or None,
-    )
-
-
 def answer_html(answer: Answer) -> str:
     """The answer's text with its marks, then how much of it the sources support, and any note.
 
     Each unsupported mark says why on hover (the sentences' verdicts are in text order).
     """
     mark = escape(f"[{UNSUPPORTED_MARK} unsupported]")
-    reasons = [unsupported_reason(s) for s in answer.sentences if s.get("status") == UNSUPPORTED]
+    reasons = [unsupported_reason(s) for s in answer.sentences if s.status == Status.UNSUPPORTED]
     pieces = inert(answer.text).split(mark)
     html = pieces[0]
     for at, piece in enumerate(pieces[1:]):
@@ -128,7 +103,7 @@ def turn_messages(turn: Mapping, show_scores: bool = False) -> list[dict]:
     messages = [{"role": "user", "content": inert(turn["question"])}]
     if "error" in turn:
         return messages + [{"role": "assistant", "content": inert(turn["error"])}]
-    answer = answer_from_dict(turn["answer"])
+    answer = Answer.from_dict(turn["answer"])
     messages.append({"role": "assistant", "content": answer_html(answer)})
     if answer.citations:
         title = "Nearest passages (not an answer)" if answer.abstained else "Sources"

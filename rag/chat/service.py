@@ -301,7 +301,7 @@ def _turns(history: Sequence[Mapping]) -> list[Turn]:
     for data in history or ():
         if isinstance(data, Mapping) and "error" not in data:
             try:
-                turns.append(Turn.from_dict(data))
-            except (TypeError, ValueError):
+                turns.append(Turn.from_answer(Answer.from_dict(data)))
+            except (KeyError, TypeError, ValueError):
                 continue
     return turns
