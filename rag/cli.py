@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rag.answer import Answer, Status
 from rag.changelog import changes_log, log_change
-from rag.config import Config, from_env, parse_day, validate
+from rag.config import RETRIEVERS, Config, from_env, parse_day, validate
 from rag.dates import format_day
 from rag.errors import ConfigError, QuestionError, RagError
 from rag.verify import UNSUPPORTED_MARK, unsupported_reason
@@ -178,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument(
         "--retriever",
-        choices=("hybrid", "dense", "bm25"),
+        choices=RETRIEVERS,
         action="append",
         help="retriever to evaluate; repeat for an ablation (default: hybrid)",
     )
@@ -419,10 +419,11 @@ def read_history(path: Path | None) -> list:
 
 def _ask(args: argparse.Namespace, config: Config) -> int:
     from rag.followup import Turn
+    from rag.llm import from_config
     from rag.pipeline import Pipeline
 
     pipeline = Pipeline(config)
-    llm = config.llm()
+    llm = from_config(config)
     history = read_history(args.history)
     conversation = args.history is not None or args.question is None
 

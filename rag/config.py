@@ -7,14 +7,12 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from rag.errors import ConfigError
-
-if TYPE_CHECKING:
-    from rag.llm import LLM
+from rag.text import is_http_url
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+RETRIEVERS = ("hybrid", "dense", "bm25")  # rag.retrieve: fused, vectors only, keywords only
 
 
 @dataclass(frozen=True)
@@ -52,17 +50,17 @@ class Config:
     ask_rate: int = 30  # questions per login (or client, without a login) per minute
     add_rate: int = 20  # library changes per login (or client) per minute
 
-    def llm(self) -> LLM | None:
-        """The configured language model, or None for extractive answers."""
-        if not self.llm_url:
-            return None
-        from rag.llm import LLM
-
-        return LLM(self.llm_url, self.llm_model, api_key=self.llm_api_key, timeout=self.llm_timeout)
-
     def with_overrides(self, **values: object) -> Config:
         """Return a copy with the given fields replaced, ignoring values that are None."""
         return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+
+def llm_url_error(url: str) -> str:
+    """The one sentence for an LLM address that is not an http(s) URL."""
+    return (
+        f"the LLM URL {url!r} is not an http(s) URL; "
+        "give the server's address, such as http://127.0.0.1:11434/v1."
+    )
 
 
 def parse_day(raw: str) -> dt.date:
@@ -145,11 +143,8 @@ def validate(config: Config) -> None:
         raise ConfigError(f"timeout must be positive, got {config.timeout}.")
     if config.llm_timeout <= 0:
         raise ConfigError(f"llm_timeout must be positive, got {config.llm_timeout}.")
-    if config.llm_url and not config.llm_url.lower().startswith(("http://", "https://")):
-        raise ConfigError(
-            f"the LLM URL {config.llm_url!r} is not an http(s) URL; "
-            "give the server's address, such as http://127.0.0.1:11434/v1."
-        )
+    if config.llm_url and not is_http_url(config.llm_url):
+        raise ConfigError(llm_url_error(config.llm_url))
     for name in ("queue_size", "ask_rate", "add_rate"):
         if getattr(config, name) < 1:
             raise ConfigError(f"{name} must be at least 1, got {getattr(config, name)}.")

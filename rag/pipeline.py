@@ -183,8 +183,8 @@ class Pipeline:
             except ConfigError as error:
                 raise ConfigError(
                     f"{error} {index.generation / MANIFEST} names this model; install it, or "
-                    f"rebuild the index with another: rag index SOURCES --rebuild --index "
-                    f"{config.index_dir}"
+                    f"rebuild the index with another (add --model NAME): "
+                    f"{index.manifest.rebuild_command(Path(config.index_dir))}"
                 ) from None
         self.embedder = embedder
         self._model = config.model or embedder.name

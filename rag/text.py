@@ -126,3 +126,8 @@ def names_and_numbers(claim: str, known_names: set[str]) -> list[str]:
         if match.start() > 0 or word in known_names:
             found.append(word)
     return list(dict.fromkeys(found))
+
+
+def is_http_url(text: str) -> bool:
+    """Whether text is an http(s) address: is_http_url("HTTPS://a.org/x") is True."""
+    return text.lower().startswith(("http://", "https://"))

@@ -242,13 +242,13 @@ def test_http_errors_are_explained_and_the_api_key_never_shows(seed_pipeline, mo
         monkeypatch.setenv("RAG_LLM_MODEL", "x")
         monkeypatch.setenv("RAG_LLM_API_KEY", SECRET)
         config = from_env()
-        answer = seed_pipeline.ask(QUESTIONS[1], llm=config.llm())
+        answer = seed_pipeline.ask(QUESTIONS[1], llm=llm_client.from_config(config))
     finally:
         server.shutdown()
         server.server_close()
     assert "HTTP 401" in answer.note and "***" in answer.note
     assert SECRET not in json.dumps(answer.to_dict())
-    assert SECRET not in repr(config) and SECRET not in repr(config.llm())
+    assert SECRET not in repr(config) and SECRET not in repr(llm_client.from_config(config))
 
 
 def test_passages_are_quoted_data_and_the_rules_follow_them():

@@ -304,7 +304,7 @@ def build_app(service: ChatService) -> gr.Blocks:
                             max_length=40,
                             elem_id="until",
                         )
-                configured = config.llm()
+                configured = service.configured_llm
                 with gr.Group():
                     use_llm = gr.Checkbox(
                         label="Write answers with an LLM",

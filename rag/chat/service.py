@@ -15,14 +15,15 @@ from rag.changelog import changes_log, log_change
 from rag.chat.limits import RateLimit, too_many
 from rag.chat.render import example_questions
 from rag.chat.uploads import store_upload
-from rag.config import Config, parse_day
+from rag.config import Config, llm_url_error, parse_day
 from rag.embed import Embedder, load_embedder
 from rag.errors import AccessError, ConfigError, RagError, UploadError
 from rag.followup import Turn
-from rag.llm import LLM
+from rag.llm import LLM, from_config
 from rag.pipeline import IndexReport, Pipeline, index_sources, model_for, remove_articles
 from rag.retrieve.recency import When
 from rag.store import ArticleInfo
+from rag.text import is_http_url
 
 MAX_K = 50
 LOGGED_CHARS = 300  # of each URL or name a refused attempt offered
@@ -63,6 +64,7 @@ class ChatService:
         # On a shared link, strangers must not point the server at other hosts: the LLM's
         # address is then the server's own setting only.
         self.llm_url_editable = not shared
+        self.configured_llm = from_config(config)  # the server's own LLM, or None
         # One model for every session and for indexing; it serializes its own calls.
         self.model = embedder or load_embedder(model_for(config), config.bf16)
         self.pipeline = Pipeline(config, embedder=self.model)
@@ -75,16 +77,13 @@ class ChatService:
         """The LLM for one request: the server's, with a session's url, model and key over it."""
         if not use:
             return None
-        configured = self.config.llm()
+        configured = self.configured_llm
         url = (url or "").strip() if self.llm_url_editable else ""
         url = url or (configured.url if configured else "")
         if not url:
             return None
-        if not url.lower().startswith(("http://", "https://")):
-            raise ConfigError(
-                f"The LLM address {url!r} is not an http(s) URL; "
-                "give one such as http://127.0.0.1:11434/v1."
-            )
+        if not is_http_url(url):
+            raise ConfigError(llm_url_error(url))
         return LLM(
             url,
             (model or "").strip() or (configured.model if configured else None),
@@ -207,7 +206,7 @@ class ChatService:
         url = (url or "").strip()
         offered = [x for x in (url, Path(file).name if file else "", text and "pasted text") if x]
         self._admit("add", offered, login, client)
-        if url and not url.lower().startswith(("http://", "https://")):
+        if url and not is_http_url(url):
             raise UploadError(
                 f"{url!r} is not an http(s) URL; give a full address "
                 "such as https://example.com/article."

@@ -11,6 +11,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from rag.errors import IngestError
+from rag.text import is_http_url
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,6 @@ _SUPPORTED = ", ".join(_SUFFIXES)
 
 
 def _suffix(source: str) -> str:
-    if source.lower().startswith(("http://", "https://")):
+    if is_http_url(source):
         return Path(urlsplit(source).path).suffix.lower()
     return Path(source).suffix.lower()

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from rag.dates import dateline, parse_date
 from rag.ingest.article import Article, Block, _Piece, _SourceError
+from rag.text import is_http_url
 
 # Page furniture. Matched against whole lines of at most _CHROME_MAX_WORDS words only, so a real
 # paragraph that happens to mention "subscribe" or "cookies" is never dropped.
@@ -64,7 +65,7 @@ _SENTENCE_END = ".!?:;,…"
 
 def _humanize(source: str) -> str:
     """A readable title from a file name: "us-afghan_talks.txt" -> "Us afghan talks"."""
-    path = urlsplit(source).path if source.lower().startswith(("http://", "https://")) else source
+    path = urlsplit(source).path if is_http_url(source) else source
     stem = " ".join(re.split(r"[\s_-]+", Path(path).stem)).strip()
     return stem[:1].upper() + stem[1:] if stem else source
 

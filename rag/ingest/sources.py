@@ -15,6 +15,7 @@ from rag.ingest.html import parse_html
 from rag.ingest.pdf import parse_pdf
 from rag.ingest.records import parse_records
 from rag.ingest.text import parse_text
+from rag.text import is_http_url
 
 
 def read_sources(
@@ -29,7 +30,7 @@ def read_sources(
     URLs are fetched only from public addresses unless allow_private_urls (see fetch.py)."""
     for given in inputs:
         given = os.fspath(given)
-        if given.lower().startswith(("http://", "https://")):
+        if is_http_url(given):
             yield from _guarded(
                 given, lambda u=given: _read_url(u, timeout, max_bytes, allow_private_urls)
             )

@@ -9,12 +9,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rag.config import RETRIEVERS
 from rag.retrieve.features import NAMES, QueryTerms, candidate_features
 from rag.retrieve.model import RANKER, LinearModel, load_model
 from rag.retrieve.recency import Centre, When, distance, penalty
 from rag.store import Index, Passage
-
-RETRIEVERS = ("hybrid", "dense", "bm25")
 
 # Candidates for the hybrid: this many from BM25 and this many from the paragraph vectors.
 CANDIDATES = 100

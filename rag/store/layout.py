@@ -8,6 +8,7 @@ import os
 import shlex
 import shutil
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import IO
@@ -52,7 +53,7 @@ class Manifest:
     @classmethod
     def from_file(cls, path: Path) -> Manifest:
         """Read manifest.json, refusing anything that is not a complete, well-typed manifest."""
-        rebuild = f"rebuild with: rag index <sources> --index {path.parent.parent} --rebuild"
+        rebuild = f"rebuild with: {rebuild_command(path.parent.parent)}"
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             data["inputs"] = tuple(data["inputs"])
@@ -72,9 +73,15 @@ class Manifest:
 
     def rebuild_command(self, index_dir: Path, model: str | None = None) -> str:
         """The command that rebuilds this index from its sources, optionally with another model."""
-        sources = " ".join(shlex.quote(s) for s in self.inputs) or "<sources>"
-        model_flag = f" --model {shlex.quote(model)}" if model else ""
-        return f"rag index {sources} --index {shlex.quote(str(index_dir))}{model_flag} --rebuild"
+        return rebuild_command(index_dir, self.inputs, model)
+
+
+def rebuild_command(index_dir: Path, inputs: Sequence[str] = (), model: str | None = None) -> str:
+    """The command that rebuilds an index from inputs (written <sources> when none are known),
+    optionally with another model."""
+    sources = " ".join(shlex.quote(s) for s in inputs) or "<sources>"
+    model_flag = f" --model {shlex.quote(model)}" if model else ""
+    return f"rag index {sources} --index {shlex.quote(str(index_dir))}{model_flag} --rebuild"
 
 
 def _is_count(value: object) -> bool:
@@ -123,7 +130,7 @@ def current_generation(index_dir: Path) -> Path | None:
     if not name.startswith("gen-") or "/" in name:
         raise IndexFormatError(
             f"{index_dir / 'CURRENT'} names {name!r}, not a generation folder; "
-            f"rebuild with: rag index <sources> --index {index_dir} --rebuild"
+            f"rebuild with: {rebuild_command(index_dir)}"
         )
     return index_dir / name
 
