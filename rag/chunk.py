@@ -9,9 +9,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from rag.ingest import Article
 from rag.text import Span, split_sentences
+
+if TYPE_CHECKING:
+    from rag.ingest import Article
 
 # Bump when paragraph/sentence boundaries change: stored offsets would no longer match.
 CHUNKER_VERSION = "1"

@@ -465,7 +465,7 @@ def _ask(args: argparse.Namespace, config: Config) -> int:
         answer_one(args.question)
         return 0
     print(
-        f"Ask about the {len(pipeline.index.articles())} indexed articles; follow-up questions "
+        f"Ask about the {len(pipeline.articles())} indexed articles; follow-up questions "
         "are understood (empty line or Ctrl-D quits).",
         file=sys.stderr,
     )
@@ -515,9 +515,9 @@ def _eval(args: argparse.Namespace, config: Config) -> int:
 
 
 def _info(args: argparse.Namespace, config: Config) -> int:
-    from rag.store import Index
+    from rag.pipeline import open_index
 
-    index = Index.open(Path(config.index_dir), model=config.model)
+    index = open_index(config)
     manifest = index.manifest
     if args.json:
         print(manifest.to_json(), end="")

@@ -1,4 +1,10 @@
-"""The one place that wires the stages: sources → index, and question → cited answer."""
+"""The one place that wires the stages: sources → index, and question → cited answer.
+
+The faces (the CLI and the chat app) reach the index, the models and the answers only through
+here: Pipeline answers and lists the library; index_sources and remove_articles change it;
+load_model, has_index and open_index start a face. Reading an index imports no parser: ingest and
+the index writer load only when articles are added or removed.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag.answer import Answer, abstain, extract
 from rag.chunk import article_id, chunk_article
@@ -16,15 +23,36 @@ from rag.config import DEFAULT_MODEL, Config
 from rag.embed import Embedder, Progress, load_embedder, load_reranker
 from rag.errors import ConfigError, LLMError, QuestionError, RagError
 from rag.followup import Turn, carried_names, clean_rewrite, is_follow_up, with_names
-from rag.ingest import Article, Skipped, read_sources
 from rag.llm import LLM, answer_messages, is_not_found, rewrite_messages
 from rag.retrieve import Hit, retrieve
 from rag.retrieve.answerable import answerability, model_versions
 from rag.retrieve.answerable import model as answerability_model
 from rag.retrieve.recency import When
-from rag.store import Index, Manifest, Writer, current_generation
+from rag.store import ArticleInfo, Index, Manifest, current_generation
 from rag.store.layout import MANIFEST
 from rag.verify import Verifier
+
+if TYPE_CHECKING:
+    from rag.ingest import Article, Skipped
+    from rag.store import Writer
+
+# What the faces use of the stages, named here so that they import only this module.
+__all__ = [
+    "Answer",
+    "ArticleInfo",
+    "Embedder",
+    "Index",
+    "IndexReport",
+    "Pipeline",
+    "Turn",
+    "When",
+    "has_index",
+    "index_sources",
+    "load_model",
+    "model_for",
+    "open_index",
+    "remove_articles",
+]
 
 MAX_QUESTION_CHARS = 2000
 
@@ -68,6 +96,22 @@ def model_for(config: Config) -> str:
         return DEFAULT_MODEL
 
 
+def load_model(config: Config) -> Embedder:
+    """The embedding model for the index at config.index_dir (see model_for)."""
+    return load_embedder(model_for(config), config.bf16)
+
+
+def has_index(config: Config) -> bool:
+    """Whether an index has been built at config.index_dir."""
+    return current_generation(Path(config.index_dir)) is not None
+
+
+def open_index(config: Config) -> Index:
+    """The live index at config.index_dir, to read its manifest and articles without loading a
+    model (refused if it was built with another model than config.model)."""
+    return Index.open(Path(config.index_dir), model=config.model)
+
+
 def index_sources(
     config: Config,
     inputs: Sequence[str],
@@ -78,6 +122,9 @@ def index_sources(
     on_skip: Callable[[Skipped], None] | None = None,
 ) -> IndexReport:
     """Add new and changed articles from inputs to the index; with prune, drop vanished ones."""
+    from rag.ingest import Skipped, read_sources
+    from rag.store import Writer
+
     started = time.perf_counter()
     report = IndexReport()
     embedder = embedder or load_embedder(model_for(config), config.bf16)
@@ -209,9 +256,30 @@ class Pipeline:
             return self.config.min_score
         return answerability_model().threshold
 
-    def when(self) -> When:
-        """The configured moment and window for a question asked now (as of today unless set)."""
-        return When(self.config.as_of or dt.date.today(), self.config.since, self.config.until)
+    def when(
+        self,
+        as_of: dt.date | None = None,
+        since: dt.date | None = None,
+        until: dt.date | None = None,
+    ) -> When:
+        """The moment and publication window of a question asked now: each day given, else the
+        configured one; as of today when neither says."""
+        config = self.config
+        return When(
+            as_of or config.as_of or dt.date.today(),
+            since if since is not None else config.since,
+            until if until is not None else config.until,
+        )
+
+    def articles(self) -> list[ArticleInfo]:
+        """The indexed articles, oldest first."""
+        return self.index.articles()
+
+    def headings(self, articles: Sequence[ArticleInfo]) -> list[str]:
+        """The section headings of these articles' paragraphs, in order, each once."""
+        index = self.index
+        found = [p.heading for a in articles for p in index.article_paragraphs(a.id) if p.heading]
+        return list(dict.fromkeys(found))
 
     def search(
         self,
@@ -350,6 +418,8 @@ def _clean_question(question: str) -> str:
 
 def remove_articles(config: Config, sources: Sequence[str], *, model: str) -> list[str]:
     """Remove the articles with these sources from the index; returns the ones that were there."""
+    from rag.store import Writer
+
     index = Index.open(Path(config.index_dir))
     with Writer(
         Path(config.index_dir),

@@ -16,10 +16,8 @@ from starlette.middleware import Middleware
 from rag.chat.page import build_app
 from rag.chat.service import ChatService
 from rag.config import Config
-from rag.embed import Embedder, load_embedder
 from rag.errors import ConfigError
-from rag.pipeline import IndexReport, index_sources, model_for
-from rag.store import current_generation
+from rag.pipeline import Embedder, IndexReport, has_index, index_sources, load_model
 
 SAMPLE_DIR = Path(__file__).resolve().parents[2] / "data" / "sample"
 DEFAULT_USER = "rag"
@@ -100,7 +98,7 @@ def ensure_index(
 ) -> IndexReport | None:
     """On a first start with no index, build one from the sample articles; else do nothing."""
     index_dir = Path(config.index_dir)
-    if current_generation(index_dir) is not None:
+    if has_index(config):
         return None
     if not sample.is_dir():
         raise ConfigError(
@@ -311,7 +309,7 @@ def serve(config: Config, *, host: str = "127.0.0.1", port: int | None = None) -
         print(line, flush=True)
 
     visitors, owner = decide_logins(config.share, config.auth, config.admin_auth)
-    embedder = load_embedder(model_for(config), config.bf16)
+    embedder = load_model(config)
     ensure_index(config, embedder, say)
     service = ChatService(
         config,

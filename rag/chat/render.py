@@ -7,7 +7,7 @@ from html import escape
 
 from rag.answer import Answer, Citation, Status
 from rag.dates import format_day
-from rag.store import ArticleInfo
+from rag.pipeline import ArticleInfo
 from rag.verify import UNSUPPORTED_MARK, unsupported_reason
 
 STREAM_WORDS = 3

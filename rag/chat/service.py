@@ -16,13 +16,19 @@ from rag.chat.limits import RateLimit, too_many
 from rag.chat.render import example_questions
 from rag.chat.uploads import store_upload
 from rag.config import Config, llm_url_error, parse_day
-from rag.embed import Embedder, load_embedder
 from rag.errors import AccessError, ConfigError, RagError, UploadError
 from rag.followup import Turn
 from rag.llm import LLM, from_config
-from rag.pipeline import IndexReport, Pipeline, index_sources, model_for, remove_articles
-from rag.retrieve.recency import When
-from rag.store import ArticleInfo
+from rag.pipeline import (
+    ArticleInfo,
+    Embedder,
+    IndexReport,
+    Pipeline,
+    When,
+    index_sources,
+    load_model,
+    remove_articles,
+)
 from rag.text import is_http_url
 
 MAX_K = 50
@@ -66,7 +72,7 @@ class ChatService:
         self.llm_url_editable = not shared
         self.configured_llm = from_config(config)  # the server's own LLM, or None
         # One model for every session and for indexing; it serializes its own calls.
-        self.model = embedder or load_embedder(model_for(config), config.bf16)
+        self.model = embedder or load_model(config)
         self.pipeline = Pipeline(config, embedder=self.model)
         self.upload_dir = Path(upload_dir or Path(config.index_dir).parent / "uploads").resolve()
         self._writing = threading.Lock()  # one indexing job at a time in this process
@@ -114,7 +120,7 @@ class ChatService:
                 f"Published since ({days['since']}) is after until ({days['until']}); no article "
                 "can be in between, so widen the window."
             )
-        return When(days["as_of"] or dt.date.today(), days["since"], days["until"])
+        return self.pipeline.when(days["as_of"], days["since"], days["until"])
 
     def ask_stream(
         self,
@@ -170,16 +176,13 @@ class ChatService:
 
     def articles(self) -> list[ArticleInfo]:
         """The indexed articles, oldest first."""
-        return self.pipeline.index.articles()
+        return self.pipeline.articles()
 
     def examples(self, limit: int = 4) -> list[str]:
         """Example questions for the articles now indexed (newest first)."""
         articles = self.articles()[::-1]
-        index = self.pipeline.index
-        headings = [
-            p.heading for a in articles[:2] for p in index.article_paragraphs(a.id) if p.heading
-        ]
-        return example_questions([a.title for a in articles], list(dict.fromkeys(headings)), limit)
+        headings = self.pipeline.headings(articles[:2])
+        return example_questions([a.title for a in articles], headings, limit)
 
     def show_source(self, source: str) -> str:
         """A source as people should read it: uploads by file name, local files relative."""

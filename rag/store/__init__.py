@@ -12,7 +12,19 @@ CURRENT; a crash at any point leaves the previous generation untouched and live.
 
 from rag.store.layout import FORMAT_VERSION, Manifest, current_generation
 from rag.store.reader import ArticleInfo, Index, Passage
-from rag.store.writer import Writer, sentence_id
+
+# The writer needs the parsers and the entity tagger; reading an index (asking) does not, so it is
+# imported only when first named: `from rag.store import Writer`.
+_LAZY = {"Writer", "sentence_id"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        from rag.store import writer
+
+        return getattr(writer, name)
+    raise AttributeError(f"module 'rag.store' has no attribute {name!r}")
+
 
 __all__ = [
     "FORMAT_VERSION",
