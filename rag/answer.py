@@ -261,12 +261,20 @@ def _keyword_overlap(question_words: set[str], text: str) -> float:
     return len(question_words & set(content_words(text))) / len(question_words)
 
 
-def extract(question: str, hits: Sequence[Hit], score: float, threshold: float) -> Answer:
-    """Build the cited extractive answer, or abstain when the score is below threshold."""
+def extract(
+    question: str,
+    hits: Sequence[Hit],
+    score: float,
+    threshold: float,
+    *,
+    asked: str | None = None,
+) -> Answer:
+    """Build the cited extractive answer, or abstain when the score is below threshold. asked:
+    the question as retrieval saw it (a follow-up resolved), which the answer is drawn from."""
     if not hits or score < threshold:
-        return abstain(question, hits, score)
-    words = set(content_words(question))
-    kind = asked_type(question)
+        return abstain(question, hits, score, asked=asked)
+    words = set(content_words(asked or question))
+    kind = asked_type(asked or question)
     candidates = []
     for rank, hit in enumerate(hits[:3]):
         phrases = answer_phrases(hit.passage, kind, words)
@@ -282,7 +290,7 @@ def extract(question: str, hits: Sequence[Hit], score: float, threshold: float) 
     best = candidates[0].score
     reports = dated_reports(hits, candidates, best)
     if reports:
-        return _differing(question, hits, reports, score)
+        return _differing(question, hits, reports, score, asked)
     chosen = [c for c in candidates if c.score >= best - SENTENCE_MARGIN][:MAX_SENTENCES]
     # The answer phrase comes from the best-scoring chosen sentence that holds one.
     marked = next((c for c in chosen if c.phrase is not None), None)
@@ -301,7 +309,7 @@ def extract(question: str, hits: Sequence[Hit], score: float, threshold: float) 
         citation = cite(n, hits[rank], [c.sentence for c in run], phrase)
         citations.append(citation)
         parts.append(f"{citation.sentence} [{n}]")
-    return Answer(question, " ".join(parts), False, tuple(citations), score)
+    return Answer(question, " ".join(parts), False, tuple(citations), score, asked=asked)
 
 
 def dated_reports(
@@ -327,7 +335,11 @@ def dated_reports(
 
 
 def _differing(
-    question: str, hits: Sequence[Hit], reports: Sequence[_Candidate], score: float
+    question: str,
+    hits: Sequence[Hit],
+    reports: Sequence[_Candidate],
+    score: float,
+    asked: str | None,
 ) -> Answer:
     """The answer that gives each dated report, newest first, each with its date and citation."""
     citations, parts = [], ["The articles differ by date."]
@@ -335,17 +347,26 @@ def _differing(
         citation = cite(n, hits[c.hit_rank], [c.sentence], c.phrase)
         citations.append(citation)
         parts.append(f"On {format_day(citation.published)}: {citation.sentence} [{n}]")
-    return Answer(question, " ".join(parts), False, tuple(citations), score)
+    return Answer(question, " ".join(parts), False, tuple(citations), score, asked=asked)
 
 
-def abstain(question: str, hits: Sequence[Hit], score: float) -> Answer:
-    """The refusal: say the articles do not hold the answer, citing the closest passages."""
+def abstain(
+    question: str,
+    hits: Sequence[Hit],
+    score: float,
+    *,
+    asked: str | None = None,
+    mode: str = "extractive",
+    note: str | None = None,
+) -> Answer:
+    """The refusal: say the articles do not hold the answer, citing the closest passages (asked,
+    mode, note: as in Answer)."""
     nearest = tuple(
         cite(n, hit, [max(range(len(hit.passage.sentences)), key=lambda i: hit.sentence_scores[i])])
         for n, hit in enumerate(hits[:3], start=1)
         if hit.passage.sentences
     )
-    return Answer(question, ABSTAIN_TEXT, True, nearest, score)
+    return Answer(question, ABSTAIN_TEXT, True, nearest, score, mode=mode, note=note, asked=asked)
 
 
 def cite(n: int, hit: Hit, sentences: Sequence[int], phrase: Span | None = None) -> Citation:

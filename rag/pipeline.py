@@ -293,17 +293,7 @@ class Pipeline:
         """The k best paragraphs for a question, best first (carry, when: see retrieve(); when
         defaults to the configured one)."""
         question = _clean_question(question)
-        vector = self.embedder.encode_queries([question])[0]
-        return retrieve(
-            self.index,
-            question,
-            vector,
-            k or self.config.k,
-            retriever,
-            self.rerank,
-            carry,
-            when or self.when(),
-        )
+        return self._retrieve(self.index, question, k or self.config.k, retriever, carry, when)
 
     def ask(
         self,
@@ -337,75 +327,104 @@ class Pipeline:
         the verified Answer; without one (or when retrieval is too weak to call it), only the
         extractive Answer. history: the earlier turns, for follow-up questions."""
         question = _clean_question(question)
-        k = k or self.config.k
-        asked, carry, notes = question, (), []
-        if is_follow_up(question, history):
-            carry = history[-1].paragraph_ids
-            rewritten = None
-            if llm is not None:
-                try:
-                    rewritten = clean_rewrite(
-                        llm.complete(
-                            rewrite_messages(question, [(t.asked, t.answer) for t in history]),
-                            max_tokens=64,
-                        )
-                    )
-                except LLMError as error:
-                    notes.append(f"Could not rewrite the follow-up question: {error}")
-            asked = _clean_question(with_names(rewritten or question, carried_names(history)))
-        hits = self.search(asked, k=k, retriever=retriever, carry=carry, when=when)[:k]
-        extractive = replace(
-            extract(asked, hits, answerability(asked, hits), self.threshold),
-            question=question,
-            asked=asked if asked != question else None,
-        )
+        index = self.index  # one generation for the whole question, however long it takes
+        asked, carry, notes = self._resolve(question, history, llm)
+        hits = self._retrieve(index, asked, k or self.config.k, retriever, carry, when)
+        extractive = self._decide(question, asked, hits)
         # The calibrated abstention decides first: no LLM call on weak evidence.
         if llm is None or extractive.abstained:
             yield extractive
             return
+        yield from self._write(llm, extractive, hits, notes)
+
+    def answer(self, question: str, hits: Sequence[Hit]) -> Answer:
+        """Build the cited extractive answer (or abstention) from retrieved paragraphs."""
+        question = _clean_question(question)
+        return self._decide(question, question, hits)
+
+    def _resolve(
+        self, question: str, history: Sequence[Turn], llm: LLM | None
+    ) -> tuple[str, Sequence[int], list[str]]:
+        """The question as retrieval should see it, the paragraph ids carried forward, and notes
+        for the answer: a follow-up is rewritten as a standalone question by the LLM, when there
+        is one, and gets the conversation's names."""
+        if not is_follow_up(question, history):
+            return question, (), []
+        notes = []
+        rewritten = None
+        if llm is not None:
+            earlier = [(t.asked, t.answer) for t in history]
+            try:
+                reply = llm.complete(rewrite_messages(question, earlier), max_tokens=64)
+                rewritten = clean_rewrite(reply)
+            except LLMError as error:
+                notes.append(f"Could not rewrite the follow-up question: {error}")
+        asked = _clean_question(with_names(rewritten or question, carried_names(history)))
+        return asked, history[-1].paragraph_ids, notes
+
+    def _retrieve(
+        self,
+        index: Index,
+        question: str,
+        k: int,
+        retriever: str,
+        carry: Sequence[int],
+        when: When | None,
+    ) -> list[Hit]:
+        vector = self.embedder.encode_queries([question])[0]
+        when = when or self.when()
+        return retrieve(index, question, vector, k, retriever, self.rerank, carry, when)
+
+    def _decide(self, question: str, asked: str, hits: Sequence[Hit]) -> Answer:
+        """The extractive answer to `asked` (the question resolved), or the abstention when the
+        paragraphs are unlikely to answer it."""
+        score = answerability(asked, hits)
+        resolved = asked if asked != question else None
+        return extract(question, hits, score, self.threshold, asked=resolved)
+
+    def _write(
+        self, llm: LLM, extractive: Answer, hits: Sequence[Hit], notes: list[str]
+    ) -> Iterator[str | Answer]:
+        """The LLM's answer: its text piece by piece, then the Answer checked against the hits;
+        the extractive answer, with a note, when the LLM fails."""
+        asked = extractive.asked or extractive.question
+        passages = [(h.passage.text, h.passage.published) for h in hits]
         pieces: list[str] = []
         try:
-            for piece in llm.stream(
-                answer_messages(asked, [(h.passage.text, h.passage.published) for h in hits])
-            ):
+            for piece in llm.stream(answer_messages(asked, passages)):
                 pieces.append(piece)
                 yield piece
         except LLMError as error:
             notes.append(f"The LLM was not used: {error} Showing the extractive answer instead.")
             yield replace(extractive, note=" ".join(notes))
             return
-        text = "".join(pieces)
+        yield self._checked("".join(pieces), extractive, hits, notes)
+
+    def _checked(
+        self, text: str, extractive: Answer, hits: Sequence[Hit], notes: list[str]
+    ) -> Answer:
+        """The LLM's text as an Answer, each sentence checked against the hits; its refusal is
+        an abstention, and an empty reply gives the extractive answer."""
         note = " ".join(notes) or None
+        question, confidence, asked = extractive.question, extractive.confidence, extractive.asked
         if is_not_found(text):
-            nearest = abstain(asked, hits, extractive.confidence)
-            yield replace(
-                nearest,
-                question=question,
-                confidence=extractive.confidence,
-                mode="llm",
-                note=note,
-                asked=extractive.asked,
-            )
-            return
+            return abstain(question, hits, confidence, asked=asked, mode="llm", note=note)
         checked = Verifier(self.embedder.encode_queries).check(text, hits)
         if not checked.verdicts:
             notes.append("The LLM gave an empty answer; this is the extractive answer.")
-            yield replace(extractive, note=" ".join(notes))
-            return
-        yield replace(
-            extractive,
-            text=checked.text,
-            citations=checked.citations,
+            return replace(extractive, note=" ".join(notes))
+        return Answer(
+            question,
+            checked.text,
+            False,
+            checked.citations,
+            confidence,
             mode="llm",
             sentences=checked.verdicts,
             supported=checked.supported_share,
             note=note,
+            asked=asked,
         )
-
-    def answer(self, question: str, hits: Sequence[Hit]) -> Answer:
-        """Build the cited extractive answer (or abstention) from retrieved paragraphs."""
-        question = _clean_question(question)
-        return extract(question, hits, answerability(question, hits), self.threshold)
 
 
 def _clean_question(question: str) -> str:

@@ -85,6 +85,15 @@ class _Support:
     missing: tuple[str, ...]
 
 
+def _marked(verdict: Verdict) -> str:
+    """A checked sentence as the answer shows it: with its citation, or marked unsupported."""
+    if verdict.status == Status.NO_CLAIM:
+        return verdict.text
+    if verdict.status == Status.UNSUPPORTED:
+        return f"{verdict.text} [{UNSUPPORTED_MARK} unsupported]"
+    return f"{verdict.text} [{verdict.citation}]"
+
+
 def split_claims(text: str) -> list[tuple[str, tuple[int, ...]]]:
     """The sentences of a generated answer, each without its markers, with the numbers it cites.
 
@@ -188,6 +197,36 @@ def negation_differs(claim: Sequence[Clause], evidence: Sequence[Clause]) -> boo
     return False
 
 
+@dataclass(frozen=True)
+class _Evidence:
+    """What each retrieved paragraph offers to check a claim against, by paragraph."""
+
+    sentence_vectors: list[np.ndarray]  # its sentences' vectors
+    sentence_clauses: list[list[list[Clause]]]  # its sentences' clauses
+    terms: list[set[str]]  # the stemmed terms of its title, heading and text
+    numbers: list[set[str]]
+    words: list[set[str]]  # see _evidence_words
+    flat: list[str]  # flattened for quote matching
+    known: set[str]  # the names the paragraphs mention inside sentences
+
+
+class _Numbering:
+    """The answer's citations, numbered in the order its sentences first cite them."""
+
+    def __init__(self, hits: Sequence[Hit]):
+        self.hits = hits
+        self.citations: list[Citation] = []
+        self._numbers: dict[tuple[int, int], int] = {}
+
+    def number(self, rank: int, sentence: int) -> int:
+        """The citation number of sentence `sentence` of hit `rank`, cited anew if need be."""
+        key = (rank, sentence)
+        if key not in self._numbers:
+            self._numbers[key] = len(self.citations) + 1
+            self.citations.append(cite(self._numbers[key], self.hits[rank], [sentence]))
+        return self._numbers[key]
+
+
 class Verifier:
     """Checks generated answers against the paragraphs they were generated from."""
 
@@ -200,92 +239,102 @@ class Verifier:
         claims = split_claims(answer_text)
         if not claims:
             return Checked("", (), ())
+        claim_vectors, evidence = self._evidence([c for c, _ in claims], hits)
+        numbering = _Numbering(hits)
+        verdicts = []
+        seen: set[str] = set()
+        for c, (claim, marks) in enumerate(claims):
+            if claim in seen:  # a model that repeats itself: say it once
+                continue
+            seen.add(claim)
+            vector = claim_vectors[c] if claim_vectors is not None else None
+            verdicts.append(self._judge(claim, marks, vector, evidence, numbering))
+        text = " ".join(_marked(v) for v in verdicts)
+        return Checked(text, tuple(numbering.citations), tuple(verdicts))
+
+    def _evidence(
+        self, claims: Sequence[str], hits: Sequence[Hit]
+    ) -> tuple[np.ndarray | None, _Evidence]:
+        """The claims' vectors (None without hits) and the hits' evidence, encoded together."""
         sentence_texts = [
             [h.passage.text[s.start : s.end] for s in h.passage.sentences] or [h.passage.text]
             for h in hits
         ]
         flat = [t for texts in sentence_texts for t in texts]
-        vectors = self.encode([c for c, _ in claims] + flat) if flat else None
+        vectors = self.encode(list(claims) + flat) if flat else None
         claim_vectors = vectors[: len(claims)] if vectors is not None else None
         sentence_vectors = []
         start = len(claims)
         for texts in sentence_texts:
             sentence_vectors.append(vectors[start : start + len(texts)])
             start += len(texts)
-        known = proper_nouns([h.passage.text for h in hits])
         evidence = [
             " ".join(filter(None, (h.passage.article_title, h.passage.heading, h.passage.text)))
             for h in hits
         ]
-        # Per evidence sentence: its clauses, with what their negations govern.
-        sentence_clauses = [[clauses(t) for t in texts] for texts in sentence_texts]
-        evidence_terms = [set(terms(e)) for e in evidence]
-        evidence_numbers = [set(numbers(e)) for e in evidence]
-        evidence_words = [_evidence_words(e) for e in evidence]
-        evidence_flat = [flatten(e) for e in evidence]
+        return claim_vectors, _Evidence(
+            sentence_vectors=sentence_vectors,
+            # Per evidence sentence: its clauses, with what their negations govern.
+            sentence_clauses=[[clauses(t) for t in texts] for texts in sentence_texts],
+            terms=[set(terms(e)) for e in evidence],
+            numbers=[set(numbers(e)) for e in evidence],
+            words=[_evidence_words(e) for e in evidence],
+            flat=[flatten(e) for e in evidence],
+            known=proper_nouns([h.passage.text for h in hits]),
+        )
 
-        citations: list[Citation] = []
-        numbering: dict[tuple[int, int], int] = {}
-        verdicts = []
-        parts = []
-        seen: set[str] = set()
-        for c, (claim, marks) in enumerate(claims):
-            if claim in seen:  # a model that repeats itself: say it once
-                continue
-            seen.add(claim)
-            cited = tuple(n for n in marks if 1 <= n <= len(hits))
-            dropped = tuple(n for n in marks if not 1 <= n <= len(hits))
-            claim_terms = set(terms(claim))
-            needed = names_and_numbers(claim, known)
-            quoted = quotes(claim)
-            # "Here is what I found:" states nothing to check.
-            if len(claim_terms) <= 1 and not needed:
-                verdicts.append(Verdict(claim, Status.NO_CLAIM, cited, dropped, None, 0.0, ()))
-                parts.append(claim)
-                continue
-            claim_clauses = clauses(claim)
-            supports = [
-                self._support(
-                    claim_vectors[c],
-                    sentence_vectors[h],
-                    sentence_clauses[h],
-                    claim_clauses,
-                    claim_terms,
-                    evidence_terms[h],
-                    _missing(
-                        needed, quoted, evidence_words[h], evidence_numbers[h], evidence_flat[h]
-                    ),
-                )
-                for h in range(len(hits))
-            ]
-            best_cited = max(
-                (n for n in cited if supports[n - 1].ok),
-                key=lambda n: supports[n - 1].score,
-                default=None,
+    def _judge(
+        self,
+        claim: str,
+        marks: tuple[int, ...],
+        vector: np.ndarray | None,
+        evidence: _Evidence,
+        numbering: _Numbering,
+    ) -> Verdict:
+        """The verdict on one claim citing `marks`: supported by a cited paragraph, re-cited to
+        another that supports it, unsupported, or no claim at all."""
+        k = len(evidence.terms)
+        cited = tuple(n for n in marks if 1 <= n <= k)
+        dropped = tuple(n for n in marks if not 1 <= n <= k)
+        claim_terms = set(terms(claim))
+        needed = names_and_numbers(claim, evidence.known)
+        # "Here is what I found:" states nothing to check.
+        if len(claim_terms) <= 1 and not needed:
+            return Verdict(claim, Status.NO_CLAIM, cited, dropped, None, 0.0, ())
+        quoted = quotes(claim)
+        claim_clauses = clauses(claim)
+        supports = [
+            self._support(
+                vector,
+                evidence.sentence_vectors[h],
+                evidence.sentence_clauses[h],
+                claim_clauses,
+                claim_terms,
+                evidence.terms[h],
+                _missing(needed, quoted, evidence.words[h], evidence.numbers[h], evidence.flat[h]),
             )
-            if best_cited is not None:
-                status, rank = Status.SUPPORTED, best_cited - 1
-            else:
-                others = [h for h in range(len(hits)) if supports[h].ok]
-                rank = max(others, key=lambda h: supports[h].score, default=None)
-                status = Status.RECITED if rank is not None else Status.UNSUPPORTED
-            if rank is None:
-                missing = tuple(dict.fromkeys(m for n in cited for m in supports[n - 1].missing))
-                best = max((s.cosine for s in supports), default=0.0)
-                verdicts.append(
-                    Verdict(claim, Status.UNSUPPORTED, cited, dropped, None, best, missing)
-                )
-                parts.append(f"{claim} [{UNSUPPORTED_MARK} unsupported]")
-                continue
-            support = supports[rank]
-            key = (rank, support.sentence)
-            if key not in numbering:
-                numbering[key] = len(citations) + 1
-                citations.append(cite(numbering[key], hits[rank], [support.sentence]))
-            n = numbering[key]
-            verdicts.append(Verdict(claim, status, cited, dropped, n, support.cosine, ()))
-            parts.append(f"{claim} [{n}]")
-        return Checked(" ".join(parts), tuple(citations), tuple(verdicts))
+            for h in range(k)
+        ]
+        best_cited = max(
+            (n for n in cited if supports[n - 1].ok),
+            key=lambda n: supports[n - 1].score,
+            default=None,
+        )
+        if best_cited is not None:
+            status, rank = Status.SUPPORTED, best_cited - 1
+        else:
+            others = [h for h in range(k) if supports[h].ok]
+            status, rank = (
+                Status.RECITED,
+                max(others, key=lambda h: supports[h].score, default=None),
+            )
+        if rank is None:
+            missing = tuple(dict.fromkeys(m for n in cited for m in supports[n - 1].missing))
+            best = max((s.cosine for s in supports), default=0.0)
+            return Verdict(claim, Status.UNSUPPORTED, cited, dropped, None, best, missing)
+        support = supports[rank]
+        n = numbering.number(rank, support.sentence)
+        return Verdict(claim, status, cited, dropped, n, support.cosine, ())
 
     @staticmethod
     def _support(
