@@ -75,13 +75,6 @@ def carried_names(history: Sequence[Turn]) -> list[str]:
     return []
 
 
-def resolve(question: str, history: Sequence[Turn]) -> tuple[str, tuple[int, ...]]:
-    """The question as retrieval should see it, and the paragraph ids to carry forward."""
-    if not is_follow_up(question, history):
-        return question, ()
-    return with_names(question, carried_names(history)), history[-1].paragraph_ids
-
-
 def with_names(question: str, names: Sequence[str]) -> str:
     """The question with the carried names it does not already mention appended."""
     lowered = question.lower()

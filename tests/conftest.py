@@ -19,6 +19,8 @@ SAMPLE = ROOT / "data" / "sample"
 DATED = ROOT / "tests" / "fixtures" / "dated"
 FLOOD_QUESTION = "How many people died in the Valdoria flood?"
 SHARED_DATA = ROOT.parent / "shared" / "data"
+# The chat app's fixtures (a served app, its client, a browser) and the loopback network's.
+pytest_plugins = ["tests.app_fixtures", "tests.network"]
 
 # The property tests draw the same examples on every run, so a red run is reproducible and a
 # change is judged on the inputs the last green run passed. To look for new failing inputs, run

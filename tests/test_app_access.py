@@ -18,17 +18,15 @@ from rag.chat.service import OWNER_ONLY
 from rag.cli import _config, build_parser
 from rag.config import Config, from_env
 from rag.errors import AccessError, ConfigError
-from tests.app_fixtures import (  # noqa: F401 — fixtures
+from tests.app_fixtures import (
     ENVOY_QUESTION,
     OWNER,
     VISITORS,
-    browser,
     free_port,
     login_client,
-    shared_app,
     sign_in,
 )
-from tests.network import html_page, network, serve  # noqa: F401 — fixture
+from tests.network import html_page, serve
 from tests.test_fetch import ADDRESS_FORMS, HINT, PUBLIC, SECRET
 
 ANA, BEN = VISITORS
@@ -40,7 +38,7 @@ def changes(service: ChatService) -> list[dict]:
     return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
 
 
-def test_the_probe_a_secret_page_on_loopback_is_never_fetched(network, shared_app):  # noqa: F811
+def test_the_probe_a_secret_page_on_loopback_is_never_fetched(network, shared_app):
     visitor, owner = login_client(shared_app, ANA), login_client(shared_app, OWNER)
     with serve({"/admin.html": html_page("Internal admin", SECRET)}) as secret:
         url = f"{secret.url}/admin.html"
@@ -59,7 +57,7 @@ def test_the_probe_a_secret_page_on_loopback_is_never_fetched(network, shared_ap
     assert "hunter2" not in json.dumps(answer) and "Internal admin" not in json.dumps(answer)
 
 
-def test_visitors_cannot_change_the_library_through_the_api(shared_app):  # noqa: F811
+def test_visitors_cannot_change_the_library_through_the_api(shared_app):
     visitor = login_client(shared_app, ANA)
     before = shared_app.service.articles()
     poison = "Envoy news\n\nThe US special envoy for Afghanistan is Mallory Grimes."
@@ -79,7 +77,7 @@ def test_visitors_cannot_change_the_library_through_the_api(shared_app):  # noqa
     assert "Mallory" not in visitor.predict(ENVOY_QUESTION, api_name="/ask")["answer"]
 
 
-def test_the_owner_changes_the_library_and_each_change_is_logged(shared_app):  # noqa: F811
+def test_the_owner_changes_the_library_and_each_change_is_logged(shared_app):
     owner, visitor = login_client(shared_app, OWNER), login_client(shared_app, ANA)
     note = (
         "Quenby lighthouse\n\nThe new lighthouse at Quenby harbour was designed by the "
@@ -99,7 +97,7 @@ def test_the_owner_changes_the_library_and_each_change_is_logged(shared_app):  #
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", removed["time"])
 
 
-def test_each_login_may_ask_a_limited_number_of_questions_a_minute(shared_app):  # noqa: F811
+def test_each_login_may_ask_a_limited_number_of_questions_a_minute(shared_app):
     ben = login_client(shared_app, BEN)
     limit = shared_app.service.config.ask_rate
     replies = [ben.predict(ENVOY_QUESTION, api_name="/ask") for _ in range(limit + 1)]
@@ -153,7 +151,7 @@ class _Slow(BaseHTTPRequestHandler):
         pass
 
 
-def test_a_full_queue_says_busy_and_the_app_keeps_answering(network, seed_copy, embedder, tmp_path):  # noqa: F811
+def test_a_full_queue_says_busy_and_the_app_keeps_answering(network, seed_copy, embedder, tmp_path):
     config = Config(index_dir=seed_copy, queue_size=2)
     service = ChatService(config, embedder=embedder, upload_dir=tmp_path / "uploads")
     demo = build_app(service)
@@ -192,8 +190,8 @@ def test_a_full_queue_says_busy_and_the_app_keeps_answering(network, seed_copy, 
 
 
 def test_a_visitor_sees_a_read_only_library_and_the_server_refuses_their_changes(
-    browser,  # noqa: F811
-    shared_app,  # noqa: F811
+    browser,
+    shared_app,
 ):
     page = sign_in(browser, shared_app, ANA)
     try:
@@ -218,7 +216,7 @@ def test_a_visitor_sees_a_read_only_library_and_the_server_refuses_their_changes
         page.context.close()
 
 
-def test_the_owner_adds_an_article_in_the_page(browser, shared_app):  # noqa: F811
+def test_the_owner_adds_an_article_in_the_page(browser, shared_app):
     page = sign_in(browser, shared_app, OWNER)
     try:
         page.get_by_role("tab", name="Library").click()

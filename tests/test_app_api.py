@@ -13,15 +13,10 @@ from gradio_client import handle_file
 
 from rag.answer import Answer
 from rag.chat import chat_history, library_html, stream_prefixes
-from tests.app_fixtures import (  # noqa: F401 — fixtures
+from tests.app_fixtures import (
     ENVOY_QUESTION,
-    app,
-    client,
-    dated_app,
-    dated_client,
 )
 from tests.conftest import FLOOD_QUESTION
-from tests.network import network  # noqa: F401 — fixture
 from tests.test_fetch import PUBLIC
 
 
@@ -36,7 +31,7 @@ def assert_well_cited(data: dict) -> None:
         assert c["sentence"] in data["answer"]
 
 
-def test_ask_names_the_envoy_with_citations(client):  # noqa: F811
+def test_ask_names_the_envoy_with_citations(client):
     data = client.predict(ENVOY_QUESTION, api_name="/ask")
     assert data["question"] == ENVOY_QUESTION and data["abstained"] is False
     assert "Khalilzad" in data["answer"]
@@ -44,7 +39,7 @@ def test_ask_names_the_envoy_with_citations(client):  # noqa: F811
     assert data["citations"][0]["article_title"].startswith("US “unwilling")
 
 
-def test_ask_abstains_plainly_and_still_shows_nearest_passages(client):  # noqa: F811
+def test_ask_abstains_plainly_and_still_shows_nearest_passages(client):
     data = client.predict("Who won the 2018 World Cup?", 3, api_name="/ask")
     assert data["abstained"] is True
     assert data["answer"] == "I couldn't find this in the indexed articles."
@@ -52,7 +47,7 @@ def test_ask_abstains_plainly_and_still_shows_nearest_passages(client):  # noqa:
     assert all(c["sentence"] for c in data["citations"])
 
 
-def test_empty_question_is_an_error_sentence_not_a_traceback(client):  # noqa: F811
+def test_empty_question_is_an_error_sentence_not_a_traceback(client):
     data = client.predict("   ", api_name="/ask")
     assert data == {
         "question": "   ",
@@ -60,7 +55,7 @@ def test_empty_question_is_an_error_sentence_not_a_traceback(client):  # noqa: F
     }
 
 
-def test_uploaded_article_is_answered_without_restart(client, app, tmp_path):  # noqa: F811
+def test_uploaded_article_is_answered_without_restart(client, app, tmp_path):
     article = tmp_path / "harbour-report.md"
     article.write_text(
         "# Quenby harbour report\n\n"
@@ -83,7 +78,7 @@ def test_uploaded_article_is_answered_without_restart(client, app, tmp_path):  #
     assert again["added"] == [] and again["unchanged"] == 1
 
 
-def test_pasted_text_and_url_are_added(client, network, tmp_path):  # noqa: F811
+def test_pasted_text_and_url_are_added(client, network, tmp_path):
     pasted = client.predict(
         "",
         None,
@@ -117,7 +112,7 @@ def test_pasted_text_and_url_are_added(client, network, tmp_path):  # noqa: F811
     assert "1291" in data["answer"]
 
 
-def test_add_refuses_bad_input_with_one_sentence(client, tmp_path):  # noqa: F811
+def test_add_refuses_bad_input_with_one_sentence(client, tmp_path):
     assert client.predict("", None, "", api_name="/add_article") == {
         "error": "Nothing to add; upload a file, give a URL or paste the text."
     }
@@ -129,7 +124,7 @@ def test_add_refuses_bad_input_with_one_sentence(client, tmp_path):  # noqa: F81
         client.predict("", handle_file(str(script)), "", api_name="/add_article")
 
 
-def test_remove_article_then_it_is_no_longer_cited(client, app):  # noqa: F811
+def test_remove_article_then_it_is_no_longer_cited(client, app):
     source = str((app.root / "uploads" / "harbour-report.md").resolve())
     assert client.predict(source, api_name="/remove_article") == {"removed": [source]}
     assert not (app.root / "uploads" / "harbour-report.md").exists()
@@ -138,7 +133,7 @@ def test_remove_article_then_it_is_no_longer_cited(client, app):  # noqa: F811
     assert client.predict(source, api_name="/remove_article") == {"removed": []}
 
 
-def test_many_sessions_ask_while_an_article_is_indexed(client, app):  # noqa: F811
+def test_many_sessions_ask_while_an_article_is_indexed(client, app):
     long_text = "Harbour almanac\n\n" + "\n\n".join(
         f"Entry {i}: the tide at Quenby rose {i % 7} metres on day {i} of the survey."
         for i in range(300)
@@ -150,13 +145,13 @@ def test_many_sessions_ask_while_an_article_is_indexed(client, app):  # noqa: F8
     assert client.config["max_file_size"] == app.service.config.max_bytes
 
 
-def test_k_outside_its_range_is_refused(client):  # noqa: F811
+def test_k_outside_its_range_is_refused(client):
     data = client.predict(ENVOY_QUESTION, 0, api_name="/ask")
     assert data["error"] == "k must be between 1 and 50, got 0."
     assert len(client.predict(ENVOY_QUESTION, 1, api_name="/ask")["citations"]) == 1
 
 
-def test_history_is_rendered_from_citation_data(client):  # noqa: F811
+def test_history_is_rendered_from_citation_data(client):
     data = client.predict(ENVOY_QUESTION, api_name="/ask")
     messages = chat_history([{"question": ENVOY_QUESTION, "answer": data}], show_scores=True)
     assert [m["role"] for m in messages] == ["user", "assistant", "assistant"]
@@ -184,7 +179,7 @@ def test_answer_streams_in_word_chunks():
     ]
 
 
-def test_ask_as_of_a_day_cites_the_article_published_by_then(dated_client):  # noqa: F811
+def test_ask_as_of_a_day_cites_the_article_published_by_then(dated_client):
     today = dated_client.predict(FLOOD_QUESTION, api_name="/ask")
     assert "31" in today["answer"] and today["citations"][0]["published"] == "2021-07-28"
     # The new inputs come after the old ones: question, k, history, llm, as_of, since, until.
@@ -196,7 +191,7 @@ def test_ask_as_of_a_day_cites_the_article_published_by_then(dated_client):  # n
     assert window["citations"] and all(c["published"] >= "2021-07-25" for c in window["citations"])
 
 
-def test_a_bad_day_or_an_empty_window_is_an_error_sentence(dated_client):  # noqa: F811
+def test_a_bad_day_or_an_empty_window_is_an_error_sentence(dated_client):
     bad = dated_client.predict(FLOOD_QUESTION, as_of="28/07/2021", api_name="/ask")
     assert bad == {
         "question": FLOOD_QUESTION,
@@ -212,7 +207,7 @@ def test_a_bad_day_or_an_empty_window_is_an_error_sentence(dated_client):  # noq
     )
 
 
-def test_an_undated_article_is_answered_alike_and_shown_without_a_day(dated_client):  # noqa: F811
+def test_an_undated_article_is_answered_alike_and_shown_without_a_day(dated_client):
     question = "Who was the last keeper of the Quenby lighthouse?"
     now = dated_client.predict(question, api_name="/ask")
     then = dated_client.predict(question, as_of="2021-07-21", api_name="/ask")
@@ -226,7 +221,7 @@ def test_an_undated_article_is_answered_alike_and_shown_without_a_day(dated_clie
     assert all(c["published"] for c in windowed["citations"])
 
 
-def test_citations_show_their_day_and_the_versions_left_out(dated_client):  # noqa: F811
+def test_citations_show_their_day_and_the_versions_left_out(dated_client):
     data = dated_client.predict("Why did the river burst its banks?", api_name="/ask")
     cited = Answer.from_dict(data).citations[0]
     assert (cited.published, cited.also) == ("2021-07-21", ("2021-07-20",))
@@ -238,7 +233,7 @@ def test_citations_show_their_day_and_the_versions_left_out(dated_client):  # no
     )
 
 
-def test_the_library_counts_in_the_singular_and_shows_days(dated_app):  # noqa: F811
+def test_the_library_counts_in_the_singular_and_shows_days(dated_app):
     articles = dated_app.service.articles()
     assert library_html(articles).startswith("<p>4 articles, 8 paragraphs.</p>")
     one = [a for a in articles if a.title == "Valdoria flood death toll rises to 12"]

@@ -4,21 +4,16 @@ the README, and docs/screenshot-as-of.png of an answer as of a day."""
 
 from __future__ import annotations
 
-from tests.app_fixtures import (  # noqa: F401 — fixtures
+from tests.app_fixtures import (
     ENVOY_QUESTION,
     WATCH_STREAM,
-    app,
     ask_in_page,
-    browser,
-    dated_app,
-    dated_page,
-    page,
     upload_in_page,
 )
 from tests.conftest import FLOOD_QUESTION, ROOT
 
 
-def test_question_streams_an_answer_with_expandable_sources(page):  # noqa: F811
+def test_question_streams_an_answer_with_expandable_sources(page):
     page.evaluate(WATCH_STREAM)
     ask_in_page(page, ENVOY_QUESTION)
     sources = page.locator("#chat").get_by_text("Sources", exact=True)
@@ -49,7 +44,7 @@ def test_question_streams_an_answer_with_expandable_sources(page):  # noqa: F811
     assert page.locator('#chat [data-testid="bot"]').count() == 0
 
 
-def test_settings_show_scores_and_limit_sources(page):  # noqa: F811
+def test_settings_show_scores_and_limit_sources(page):
     page.get_by_role("tab", name="Settings").click()
     page.get_by_label("Show scores").check()
     ask_in_page(page, "What do experts say the Taliban want?")
@@ -57,7 +52,7 @@ def test_settings_show_scores_and_limit_sources(page):  # noqa: F811
     page.locator("#chat .rag-source", has_text="score ").first.wait_for()
 
 
-def test_example_questions_come_from_the_corpus(page):  # noqa: F811
+def test_example_questions_come_from_the_corpus(page):
     example = page.locator("#chat button", has_text="What is ‘US “unwilling")
     example.click()
     page.locator("#chat").get_by_text("Sources", exact=True).wait_for()
@@ -68,7 +63,7 @@ def test_example_questions_come_from_the_corpus(page):  # noqa: F811
     )
 
 
-def test_uploaded_file_is_listed_and_answered_without_restart(page, tmp_path):  # noqa: F811
+def test_uploaded_file_is_listed_and_answered_without_restart(page, tmp_path):
     article = tmp_path / "bee-census.txt"
     article.write_text(
         "Bee census in Lower Wyford\n\n"
@@ -88,7 +83,7 @@ def test_uploaded_file_is_listed_and_answered_without_restart(page, tmp_path):  
     assert cited.startswith("[1] Bee census in Lower Wyford › ¶ ")
 
 
-def test_remove_an_article_in_the_library(page, app):  # noqa: F811
+def test_remove_an_article_in_the_library(page, app):
     page.get_by_role("tab", name="Library").click()
     page.locator("#library td", has_text="Bee census in Lower Wyford").wait_for()
     page.get_by_label("Remove an article").click()
@@ -99,7 +94,7 @@ def test_remove_an_article_in_the_library(page, app):  # noqa: F811
     assert "Bee census" not in [a.title for a in app.service.articles()]
 
 
-def test_answer_as_of_a_day_in_the_settings_cites_that_days_article(dated_page):  # noqa: F811
+def test_answer_as_of_a_day_in_the_settings_cites_that_days_article(dated_page):
     dated_page.get_by_role("tab", name="Library").click()
     row = dated_page.locator("#library tr", has_text="Valdoria flood death toll rises to 12")
     assert "20 Jul 2021" in row.inner_text()

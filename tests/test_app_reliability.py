@@ -15,14 +15,10 @@ from rag.chat.launch import UPLOAD_OVERHEAD
 from rag.chat.uploads import MAX_UPLOADS
 from rag.cli import main
 from rag.store import current_generation
-from tests.app_fixtures import (  # noqa: F401 — fixtures
+from tests.app_fixtures import (
     ENVOY_QUESTION,
-    app,
     ask_in_page,
-    browser,
-    client,
     free_port,
-    page,
 )
 from tests.conftest import SAMPLE
 
@@ -47,7 +43,7 @@ def _assert_one_line_error(data: dict, *words: str) -> str:
     return error
 
 
-def test_a_damaged_index_is_a_message_and_the_app_keeps_serving(app, client, page):  # noqa: F811
+def test_a_damaged_index_is_a_message_and_the_app_keeps_serving(app, client, page):
     index_dir = app.root / "index"
     live = current_generation(index_dir).name
     try:
@@ -126,7 +122,7 @@ def test_starting_on_a_damaged_index_prints_one_line(tmp_path, seed_index, capsy
     ],
     ids=["100kB", "100kB-real", "controls-rtl", "markup", "invisible"],
 )
-def test_odd_questions_get_an_answer_through_the_api(client, question):  # noqa: F811
+def test_odd_questions_get_an_answer_through_the_api(client, question):
     data = client.predict(question, api_name="/ask")
     assert "error" not in data, data
     assert isinstance(data["answer"], str) and data["answer"]
@@ -134,7 +130,7 @@ def test_odd_questions_get_an_answer_through_the_api(client, question):  # noqa:
 
 
 @pytest.mark.parametrize("question", ["", " \t\n ", "\u00a0\u2028"])
-def test_empty_questions_get_one_sentence(client, question):  # noqa: F811
+def test_empty_questions_get_one_sentence(client, question):
     assert client.predict(question, api_name="/ask") == {
         "question": question,
         "error": "The question is empty; type a question about the articles.",
@@ -149,7 +145,7 @@ SAFE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,80}\.(txt|md)")
     ["y" * 1000 + ".txt", "nul\x00byte.txt", "../../../up.txt", "..\\..\\win.md", "/abs/path.md"],
     ids=["1000-chars", "nul", "dotdot", "backslashes", "absolute"],
 )
-def test_odd_upload_names_are_stored_inside_uploads(app, client, name):  # noqa: F811
+def test_odd_upload_names_are_stored_inside_uploads(app, client, name):
     text = f"River notes\n\nThe river Quill floods every April; note {len(name)} {name[:3]!r}."
     sent = httpx.post(f"{app.url}gradio_api/upload", files={"files": (name, text.encode())})
     assert sent.status_code == 200, sent.text
@@ -162,7 +158,7 @@ def test_odd_upload_names_are_stored_inside_uploads(app, client, name):  # noqa:
     assert sorted(p.name for p in app.root.iterdir()) == ["index", "index-changes.jsonl", "uploads"]
 
 
-def test_upload_size_and_count_limits(app, client):  # noqa: F811
+def test_upload_size_and_count_limits(app, client):
     limit = app.service.config.max_bytes
     upload = f"{app.url}gradio_api/upload"
     small = httpx.post(upload, files={"files": ("ok.txt", b"Fine.")})

@@ -23,15 +23,11 @@ from rag.chat.render import answer_html
 from rag.chat.service import OWNER_ONLY
 from rag.errors import ConfigError, UploadError
 from rag.store import current_generation
-from tests.app_fixtures import (  # noqa: F401 — fixtures
+from tests.app_fixtures import (
     ENVOY_QUESTION,
     XSS_ARTICLE,
-    app,
     ask_in_page,
-    browser,
-    client,
     free_port,
-    page,
     upload_in_page,
 )
 from tests.conftest import ROOT
@@ -39,7 +35,7 @@ from tests.conftest import ROOT
 IMG = '<img src=x onerror="window.__xss=1">'
 
 
-def test_markup_in_articles_and_questions_shows_as_text(page, tmp_path):  # noqa: F811
+def test_markup_in_articles_and_questions_shows_as_text(page, tmp_path):
     article = tmp_path / "zorblat.txt"
     article.write_text(XSS_ARTICLE, encoding="utf-8")
     upload_in_page(page, article, "Zorblat festival")
@@ -73,7 +69,7 @@ FENCED_ARTICLE = (
 TRACKER = "![tracker](http://127.0.0.1:9/track.png)"
 
 
-def test_markdown_after_a_blank_line_in_an_article_stays_text(app, client, page, tmp_path):  # noqa: F811
+def test_markdown_after_a_blank_line_in_an_article_stays_text(app, client, page, tmp_path):
     article = tmp_path / "quokka.md"
     article.write_text(FENCED_ARTICLE, encoding="utf-8")
     assert len(client.predict("", handle_file(str(article)), "", api_name="/add_article")["added"])
@@ -97,9 +93,9 @@ MARKED_TITLE = 'Harbour <b>gala</b> <img src=x onerror="window.__xss=2">'
 
 
 def test_markup_in_titles_and_sources_stays_text_everywhere_it_is_shown(
-    app,  # noqa: F811
-    client,  # noqa: F811
-    page,  # noqa: F811
+    app,
+    client,
+    page,
     tmp_path,
 ):
     article = tmp_path / "gala.txt"
@@ -126,7 +122,7 @@ def test_markup_in_titles_and_sources_stays_text_everywhere_it_is_shown(
     assert page.locator("img[src='x']").count() == 0
 
 
-def test_only_the_apps_own_files_are_served(app, client, seed_index):  # noqa: F811
+def test_only_the_apps_own_files_are_served(app, client, seed_index):
     sent = httpx.post(
         f"{app.url}gradio_api/upload",
         files={"files": ("served.txt", b"Served notes\n\nThe ferry leaves at dawn.")},
@@ -186,7 +182,7 @@ def test_upload_type_and_size_limits_name_the_problem(tmp_path):
         store_upload(tmp_path, "big.txt", b"x" * 11, 10)
 
 
-def test_traversal_name_sent_to_the_server_lands_in_uploads(app, client):  # noqa: F811
+def test_traversal_name_sent_to_the_server_lands_in_uploads(app, client):
     sent = httpx.post(
         f"{app.url}gradio_api/upload",
         files={"files": ("../../x.txt", b"River notes\n\nThe river Quill floods in April.")},

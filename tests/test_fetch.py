@@ -16,7 +16,7 @@ from rag.config import Config
 from rag.ingest import Article, Skipped, read_sources
 from rag.ingest.fetch import MAX_REDIRECTS, address_kind, literal_address
 from rag.pipeline import index_sources
-from tests.network import Page, html_page, network, redirect, serve  # noqa: F401 — fixture
+from tests.network import html_page, redirect, serve
 
 SECRET = "The internal admin password is hunter2-velvet-otter."
 PUBLIC = "93.184.215.14"  # a public address; the test network serves it from loopback
@@ -59,7 +59,7 @@ ADDRESS_FORMS = {
 
 
 @pytest.mark.parametrize("form", ADDRESS_FORMS)
-def test_every_spelling_of_an_internal_address_is_refused_before_connecting(network, form):  # noqa: F811
+def test_every_spelling_of_an_internal_address_is_refused_before_connecting(network, form):
     with serve({"/admin.html": html_page("Admin", SECRET)}) as secret:
         url = form.format(port=secret.port)
         result = only(list(read_sources([url], timeout=2)))
@@ -70,7 +70,7 @@ def test_every_spelling_of_an_internal_address_is_refused_before_connecting(netw
     assert result.reason.endswith(HINT) and "\n" not in result.reason
 
 
-def test_a_dotted_octal_address_is_not_read_at_all(network):  # noqa: F811
+def test_a_dotted_octal_address_is_not_read_at_all(network):
     [result] = read_sources(["http://0177.0.0.1/admin.html"], timeout=2)
     assert result.reason == "the URL is not a valid address (Invalid IPv4 address: '0177.0.0.1')"
     assert network.connections == []
@@ -89,7 +89,7 @@ def test_address_kinds_and_literal_spellings():
     assert address_kind(ipaddress.ip_address(PUBLIC)) is None
 
 
-def test_a_name_that_resolves_to_a_private_address_is_refused(network):  # noqa: F811
+def test_a_name_that_resolves_to_a_private_address_is_refused(network):
     network.name("intranet.example", ["10.1.2.3"])
     network.name("mixed.example", [PUBLIC, "127.0.0.1"])  # one bad address is enough
     network.name("v6.example", ["fd00::7"])
@@ -103,7 +103,7 @@ def test_a_name_that_resolves_to_a_private_address_is_refused(network):  # noqa:
     assert network.connections == []
 
 
-def test_a_public_page_is_fetched_from_the_checked_address_with_its_own_host(network):  # noqa: F811
+def test_a_public_page_is_fetched_from_the_checked_address_with_its_own_host(network):
     page = html_page("Harbour news", "The ferry to Quenby now leaves at dawn every day.")
     with serve({"/story.html": page}) as site:
         network.route(PUBLIC, 80, site.port)
@@ -117,7 +117,7 @@ def test_a_public_page_is_fetched_from_the_checked_address_with_its_own_host(net
     assert network.connections == [(PUBLIC, 80)]
 
 
-def test_a_redirect_to_an_internal_address_is_refused_before_connecting(network):  # noqa: F811
+def test_a_redirect_to_an_internal_address_is_refused_before_connecting(network):
     with serve({"/admin.html": html_page("Admin", SECRET)}) as secret:
         network.name("news.example", [PUBLIC])
         targets = {
@@ -149,7 +149,7 @@ def test_a_redirect_to_an_internal_address_is_refused_before_connecting(network)
     assert set(network.connections) == {(PUBLIC, 80)}
 
 
-def test_the_owner_allows_a_private_host_but_not_where_it_redirects(network):  # noqa: F811
+def test_the_owner_allows_a_private_host_but_not_where_it_redirects(network):
     wiki = html_page("Team wiki", "The staging database is rebuilt every Sunday night.")
     with (
         serve({"/admin.html": html_page("Admin", SECRET)}) as other,
@@ -174,7 +174,7 @@ def test_the_owner_allows_a_private_host_but_not_where_it_redirects(network):  #
     )
 
 
-def test_redirects_are_limited(network):  # noqa: F811
+def test_redirects_are_limited(network):
     chain = {f"/r{i}": redirect(f"/r{i + 1}") for i in range(MAX_REDIRECTS)}
     chain[f"/r{MAX_REDIRECTS}"] = html_page("End", "The last page of the chain is here.")
     with serve(chain | {"/loop": redirect("/loop")}) as site:
@@ -189,7 +189,7 @@ def test_redirects_are_limited(network):  # noqa: F811
     )
 
 
-def test_rag_index_needs_allow_private_urls_for_an_intranet_page(network, tmp_path, embedder):  # noqa: F811
+def test_rag_index_needs_allow_private_urls_for_an_intranet_page(network, tmp_path, embedder):
     wiki = html_page("Team wiki", "The staging database is rebuilt every Sunday night.")
     with serve({"/wiki.html": wiki}) as intranet:
         url = f"{intranet.url}/wiki.html"
@@ -201,7 +201,7 @@ def test_rag_index_needs_allow_private_urls_for_an_intranet_page(network, tmp_pa
         assert index_sources(allowed, [url], embedder=embedder).added == [url]
 
 
-def test_the_cli_flag_allows_private_urls(network, tmp_path, capsys):  # noqa: F811
+def test_the_cli_flag_allows_private_urls(network, tmp_path, capsys):
     from rag.cli import main
 
     with serve({"/wiki.html": html_page("Team wiki", "The wiki moved to the new server.")}) as s:
@@ -216,7 +216,7 @@ def test_the_cli_flag_allows_private_urls(network, tmp_path, capsys):  # noqa: F
     assert change["login"].endswith(" (command line)")
 
 
-def test_https_connects_to_the_checked_address_and_names_the_host_for_tls(network, tmp_path):  # noqa: F811
+def test_https_connects_to_the_checked_address_and_names_the_host_for_tls(network, tmp_path):
     """The TLS handshake goes to the checked address but carries the URL's host name (SNI), and
     the certificate is verified: this self-signed one is refused."""
     key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
@@ -270,7 +270,7 @@ class _Drip(BaseHTTPRequestHandler):
         pass
 
 
-def test_a_download_that_drips_forever_is_cut_after_a_few_timeouts(network):  # noqa: F811
+def test_a_download_that_drips_forever_is_cut_after_a_few_timeouts(network):
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Drip)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()

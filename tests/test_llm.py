@@ -29,10 +29,9 @@ from rag.config import Config, from_env
 from rag.llm import LLM, REMINDER, answer_messages
 from rag.pipeline import Pipeline, index_sources
 from rag.verify import MIN_COSINE
-from tests.app_fixtures import (  # noqa: F401 — a fixture
+from tests.app_fixtures import (
     WATCH_STREAM,
     ask_in_page,
-    browser,
     free_port,
 )
 
@@ -365,7 +364,7 @@ def test_the_api_answers_with_the_llm_and_resolves_follow_ups(llm_app):
     assert "Neumann" in follow_up["asked"] and cited_paragraphs(follow_up) == [24]
 
 
-def test_the_chat_streams_the_llm_draft_then_shows_checked_sentences(browser, llm_app):  # noqa: F811
+def test_the_chat_streams_the_llm_draft_then_shows_checked_sentences(browser, llm_app):
     context = browser.new_context(viewport={"width": 1200, "height": 900})
     page = context.new_page()
     page.set_default_timeout(120_000)

@@ -48,6 +48,7 @@ def test_off_topic_question_abstains_and_still_shows_the_nearest_passages(seed_p
 
 def test_citations_carry_offsets_of_the_cited_sentence(seed_pipeline):
     answer = seed_pipeline.ask("What did Neumann say about sanctions?")
+    assert not answer.abstained and answer.citations
     for citation in answer.citations:
         sentence = citation.paragraph_text[citation.sentence_start : citation.sentence_end]
         assert sentence == citation.sentence
