@@ -16,6 +16,7 @@ from rag.changelog import changes_log, log_change
 from rag.config import RETRIEVERS, Config, from_env, parse_day, validate
 from rag.dates import format_day
 from rag.errors import ConfigError, QuestionError, RagError
+from rag.text import plural
 from rag.verify import UNSUPPORTED_MARK, unsupported_reason
 
 
@@ -465,7 +466,7 @@ def _ask(args: argparse.Namespace, config: Config) -> int:
         answer_one(args.question)
         return 0
     print(
-        f"Ask about the {len(pipeline.articles())} indexed articles; follow-up questions "
+        f"Ask about the {plural(len(pipeline.articles()), 'indexed article')}; follow-up questions "
         "are understood (empty line or Ctrl-D quits).",
         file=sys.stderr,
     )

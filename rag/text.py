@@ -131,3 +131,8 @@ def names_and_numbers(claim: str, known_names: set[str]) -> list[str]:
 def is_http_url(text: str) -> bool:
     """Whether text is an http(s) address: is_http_url("HTTPS://a.org/x") is True."""
     return text.lower().startswith(("http://", "https://"))
+
+
+def plural(n: int, noun: str) -> str:
+    """A count and its noun: plural(1, "article") == "1 article", plural(2, ...) "2 articles"."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

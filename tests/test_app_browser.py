@@ -40,7 +40,7 @@ def test_question_streams_an_answer_with_expandable_sources(page):
 
     page.get_by_role("button", name="Clear").first.click()  # the bin icon forgets the history
     page.reload()
-    page.locator("#chat button", has_text="What is ‘").first.wait_for()  # shown on an empty chat
+    page.locator("#chat button", has_text="Article: ").first.wait_for()  # shown on an empty chat
     assert page.locator('#chat [data-testid="bot"]').count() == 0
 
 
@@ -53,7 +53,7 @@ def test_settings_show_scores_and_limit_sources(page):
 
 
 def test_example_questions_come_from_the_corpus(page):
-    example = page.locator("#chat button", has_text="What is ‘US “unwilling")
+    example = page.locator("#chat button", has_text="Article: US “unwilling")
     example.click()
     page.locator("#chat").get_by_text("Sources", exact=True).wait_for()
     assert (

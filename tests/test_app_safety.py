@@ -105,7 +105,7 @@ def test_markup_in_titles_and_sources_stays_text_everywhere_it_is_shown(
     )
     assert len(client.predict("", handle_file(str(article)), "", api_name="/add_article")["added"])
     page.reload()  # the newest titles become the example questions of an empty chat
-    example = page.locator("#chat button", has_text="What is ‘Harbour <b>gala</b> <img src=x")
+    example = page.locator("#chat button", has_text="Article: Harbour <b>gala</b> <img src=x")
     example.wait_for()
     page.get_by_role("tab", name="Library").click()
     page.locator("#library td", has_text=MARKED_TITLE).wait_for()

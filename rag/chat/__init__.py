@@ -33,6 +33,7 @@ from rag.chat.launch import (
 from rag.chat.page import STREAM_DELAY, build_app
 from rag.chat.render import (
     STREAM_WORDS,
+    Example,
     chat_history,
     example_questions,
     inert,
@@ -55,6 +56,7 @@ __all__ = [
     "STREAM_DELAY",
     "STREAM_WORDS",
     "ChatService",
+    "Example",
     "Login",
     "build_app",
     "chat_history",

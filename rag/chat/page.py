@@ -15,6 +15,7 @@ from rag.chat.service import ChatService, report_dict
 from rag.chat.uploads import ALLOWED_UPLOADS
 from rag.config import Config
 from rag.errors import RagError
+from rag.text import plural
 
 STREAM_DELAY = 0.03
 READ_ONLY = (
@@ -444,7 +445,7 @@ class Handlers:
     def examples(self) -> list[dict]:
         """The chat's example questions."""
         try:
-            return [{"text": q} for q in self.service.examples()]
+            return [{"display_text": e.label, "text": e.question} for e in self.service.examples()]
         except RagError:  # a damaged index: the library says what is wrong
             return []
 
@@ -523,7 +524,7 @@ class Handlers:
         if "error" in report:
             status = inert(f"⚠️ {report['error']}")
         elif "removed" in report and "summary" not in report:
-            status = f"Removed {len(report['removed'])} article(s)."
+            status = f"Removed {plural(len(report['removed']), 'article')}."
         else:
             status = inert(report.get("summary", "")) + "".join(
                 inert(f"Skipped {s['source']}: {s['reason']}") for s in report.get("skipped", [])

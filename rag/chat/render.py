@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from html import escape
 
 from rag.answer import Answer, Citation, Status
 from rag.dates import format_day
 from rag.pipeline import ArticleInfo
+from rag.text import plural
 from rag.verify import UNSUPPORTED_MARK, unsupported_reason
 
 STREAM_WORDS = 3
@@ -148,19 +150,26 @@ def library_html(articles: Sequence[ArticleInfo], show_source: Callable[[str], s
     )
     total = sum(a.paragraphs for a in articles)
     return (
-        f"<p>{_count(len(articles), 'article')}, {_count(total, 'paragraph')}.</p>"
+        f"<p>{plural(len(articles), 'article')}, {plural(total, 'paragraph')}.</p>"
         '<table class="rag-library"><thead><tr><th>Title</th><th>Published</th><th>Source</th>'
         f"<th>Paragraphs</th><th>Added</th></tr></thead><tbody>{rows}</tbody></table>"
     )
 
 
-def _count(n: int, noun: str) -> str:
-    """A count and its noun: _count(1, "article") == "1 article", _count(2, ...) "2 articles"."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+@dataclass(frozen=True)
+class Example:
+    """An example under the chat: what its button says, and the question it asks."""
+
+    label: str  # "Article: …" or "Section: …", so the reader sees what it is about
+    question: str
 
 
-def example_questions(titles: Sequence[str], headings: Sequence[str], limit: int = 4) -> list[str]:
-    """Questions a reader might ask of these articles, from their titles and section headings."""
+def example_questions(
+    titles: Sequence[str], headings: Sequence[str], limit: int = 4
+) -> list[Example]:
+    """Examples for these articles, each labelled with the headline or section heading it asks
+    about: Example("Section: The lion’s share", "What does the article say about ‘The lion’s
+    share’?")."""
 
     def short(text: str, limit: int = 70) -> str:
         text = " ".join(text.split()).strip("\"'‘’“”«» ")
@@ -168,6 +177,14 @@ def example_questions(titles: Sequence[str], headings: Sequence[str], limit: int
 
     # A headline is kept whole up to 100 characters: cut short, it loses the words that find its
     # article, and the example would be refused as unanswerable.
-    questions = [f"What is ‘{short(t, 100)}’ about?" for t in titles[:2] if short(t)]
-    questions += [f"What does the article say about {short(h)}?" for h in headings if short(h)]
-    return list(dict.fromkeys(questions))[:limit]
+    examples = [
+        Example(f"Article: {short(t, 100)}", f"What is ‘{short(t, 100)}’ about?")
+        for t in titles[:2]
+        if short(t)
+    ]
+    examples += [
+        Example(f"Section: {short(h)}", f"What does the article say about ‘{short(h)}’?")
+        for h in headings
+        if short(h)
+    ]
+    return list(dict.fromkeys(examples))[:limit]

@@ -13,7 +13,7 @@ from pathlib import Path
 from rag.answer import Answer
 from rag.changelog import changes_log, log_change
 from rag.chat.limits import RateLimit, too_many
-from rag.chat.render import example_questions
+from rag.chat.render import Example, example_questions
 from rag.chat.uploads import store_upload
 from rag.config import Config, llm_url_error, parse_day
 from rag.errors import AccessError, ConfigError, RagError, UploadError
@@ -178,8 +178,8 @@ class ChatService:
         """The indexed articles, oldest first."""
         return self.pipeline.articles()
 
-    def examples(self, limit: int = 4) -> list[str]:
-        """Example questions for the articles now indexed (newest first)."""
+    def examples(self, limit: int = 4) -> list[Example]:
+        """Examples under the chat for the articles now indexed (newest first)."""
         articles = self.articles()[::-1]
         headings = self.pipeline.headings(articles[:2])
         return example_questions([a.title for a in articles], headings, limit)
