@@ -121,16 +121,7 @@ def _rank(
     allowed = when.allowed(index.days()) if when is not None and when.filters else None
     pool = max(CANDIDATES, depth) if retriever == "hybrid" else depth
     dense_ids = [pid for pid, _ in index.search(q, pool, allowed)] if retriever != "bm25" else []
-    keyword_ids: list[int] = []
-    if retriever != "dense":
-        if allowed is None:
-            rows = _top(keyword, pool)
-        else:
-            rows = _top(np.where(allowed, keyword, -np.inf), pool)
-            rows = rows[allowed[rows]]
-        if retriever == "bm25":  # alone, a paragraph sharing no word with the question is no hit
-            rows = rows[keyword[rows] > 0]
-        keyword_ids = index.keywords.paragraph_ids[rows].tolist()
+    keyword_ids = _keyword_ids(index, keyword, pool, retriever, allowed)
     # Carried ids no longer in the index (an article removed since) or outside the window are
     # dropped.
     carried = np.asarray(carry if retriever == "hybrid" else (), dtype=np.int64)
@@ -171,6 +162,22 @@ def _rank(
         dict(zip(ranked, scores[order].tolist(), strict=True)),
         dict(zip(ranked, features[order], strict=True)),
     )
+
+
+def _keyword_ids(
+    index: Index, keyword: np.ndarray, pool: int, retriever: str, allowed: np.ndarray | None
+) -> list[int]:
+    """The pool best paragraphs by BM25 among the allowed ones (none for the dense retriever)."""
+    if retriever == "dense":
+        return []
+    if allowed is None:
+        rows = _top(keyword, pool)
+    else:
+        rows = _top(np.where(allowed, keyword, -np.inf), pool)
+        rows = rows[allowed[rows]]
+    if retriever == "bm25":  # alone, a paragraph sharing no word with the question is no hit
+        rows = rows[keyword[rows] > 0]
+    return index.keywords.paragraph_ids[rows].tolist()
 
 
 def collapse_duplicates(
