@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from rag.dates import window_error
 from rag.errors import ConfigError
 from rag.text import is_http_url
 
@@ -148,9 +149,7 @@ def validate(config: Config) -> None:
     for name in ("queue_size", "ask_rate", "add_rate"):
         if getattr(config, name) < 1:
             raise ConfigError(f"{name} must be at least 1, got {getattr(config, name)}.")
-    if config.since and config.until and config.since > config.until:
-        raise ConfigError(
-            f"since ({config.since}) is after until ({config.until}); no article can be in between."
-        )
+    if error := window_error(config.since, config.until):
+        raise ConfigError(error)
     if config.batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, got {config.batch_size}.")

@@ -113,6 +113,16 @@ def parse_date(value: str | None) -> str | None:
     return found[0].isoformat() if found else None
 
 
+def window_error(since: datetime.date | None, until: datetime.date | None) -> str | None:
+    """The one sentence refusing a publication window that ends before it starts; else None."""
+    if since is not None and until is not None and since > until:
+        return (
+            f"Published since ({since}) is after until ({until}); no article can be in between, "
+            "so widen the window."
+        )
+    return None
+
+
 def format_day(iso: str | None) -> str:
     """A day for display: "2021-07-28" -> "28 Jul 2021"; "" for None or no date."""
     parsed = parse_date(iso)

@@ -263,10 +263,10 @@ class Pipeline:
         until: dt.date | None = None,
     ) -> When:
         """The moment and publication window of a question asked now: each day given, else the
-        configured one; as of today when neither says."""
+        configured one; as of today when neither says; ConfigError for an empty window."""
         config = self.config
-        return When(
-            as_of or config.as_of or dt.date.today(),
+        return When.asked(
+            as_of or config.as_of,
             since if since is not None else config.since,
             until if until is not None else config.until,
         )

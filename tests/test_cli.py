@@ -258,7 +258,8 @@ def test_a_bad_day_is_one_usage_line_and_an_empty_window_is_refused(dated_index)
     )
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        "error: since (2021-07-28) is after until (2021-07-01); no article can be in between."
+        "error: Published since (2021-07-28) is after until (2021-07-01); no article can be in "
+        "between, so widen the window."
     )
 
 

@@ -115,11 +115,6 @@ class ChatService:
                 days[name] = parse_day(str(raw))
             except ValueError as error:
                 raise ConfigError(f"{DAY_NAMES[name]}: {error}.") from None
-        if days["since"] and days["until"] and days["since"] > days["until"]:
-            raise ConfigError(
-                f"Published since ({days['since']}) is after until ({days['until']}); no article "
-                "can be in between, so widen the window."
-            )
         return self.pipeline.when(days["as_of"], days["since"], days["until"])
 
     def ask_stream(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.dates import question_window
+from rag.dates import question_window, window_error
 from rag.errors import ConfigError
 
 PRIOR = Path(__file__).resolve().parent / "recency.json"
@@ -71,11 +71,8 @@ class When:
     def asked(cls, as_of: dt.date | None, since: dt.date | None, until: dt.date | None) -> When:
         """A question asked as of a day (None: today) in a window; ConfigError for a window
         that ends before it starts."""
-        if since is not None and until is not None and since > until:
-            raise ConfigError(
-                f"since ({since}) is after until ({until}); no article can be in between, so "
-                "widen the window."
-            )
+        if error := window_error(since, until):
+            raise ConfigError(error)
         return cls(as_of or dt.date.today(), since, until)
 
     @property
