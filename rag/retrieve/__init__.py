@@ -73,8 +73,11 @@ def retrieve(
     q = np.asarray(query_vector, dtype=np.float32).reshape(-1)
     # Rank a little deeper than asked: collapsing copies and reranking both need spare candidates.
     want = max(k, RERANK_DEPTH if rerank else 0)
-    ranked, scores, features = _rank(index, question, q, want + SPARE, retriever, carry, when)
+    # The days the prior favours, read from the question once (None: dates ignored).
     centre = when.centre(question) if when is not None else None
+    ranked, scores, features = _rank(
+        index, question, q, want + SPARE, retriever, carry, when, centre
+    )
     groups = collapse_duplicates(index, ranked, want, centre)
     hits = _hits(index, q, groups, scores, features)
     if rerank is not None and hits:
@@ -91,18 +94,9 @@ def candidates(
     """Every candidate paragraph of the hybrid retriever, in the ranker's order, with its row of
     features (what the ranker is fitted on: rag.fit); when only filters (no recency prior)."""
     q = np.asarray(query_vector, dtype=np.float32).reshape(-1)
-    if when is not None:
-        when = _FilterOnly(when.as_of, when.since, when.until)
-    ranked, _, features = _rank(index, question, q, CANDIDATES, "hybrid", (), when)
+    ranked, _, features = _rank(index, question, q, CANDIDATES, "hybrid", (), when, None)
     rows = np.array([features[pid] for pid in ranked], dtype=np.float32).reshape(-1, len(NAMES))
     return ranked, rows
-
-
-class _FilterOnly(When):
-    """A When that filters but favours no day (for fitting the prior itself)."""
-
-    def centre(self, question: str) -> None:
-        return None
 
 
 def _rank(
@@ -113,8 +107,10 @@ def _rank(
     retriever: str,
     carry: Sequence[int],
     when: When | None,
+    centre: Centre | None,
 ) -> tuple[list[int], dict[int, float], dict[int, np.ndarray]]:
-    """Paragraph ids best first (at most depth), their scores and their feature rows."""
+    """Paragraph ids best first (at most depth), their scores and their feature rows; when
+    filters the paragraphs, centre (if any) applies the recency prior to the hybrid score."""
     query = QueryTerms.of(question)
     keyword = index.keywords.paragraphs.scores(list(query.terms))
     # Rows of keywords.paragraph_ids the question may use (None: all of them).
@@ -144,7 +140,6 @@ def _rank(
     )
     if retriever == "hybrid":
         scores = ranker().score(features)
-        centre = when.centre(question) if when is not None else None
         if centre is not None:  # the recency prior
             scores = scores - penalty(
                 index.days()[index.keywords.paragraph_rows(candidates)], centre
