@@ -267,7 +267,9 @@ def _edit_manifest(index_dir: Path, **changes) -> Path:
         ({"model": ""}, "model is '', not a model name"),
         ({"dimension": 768}, "paragraphs.faiss holds 384-d vectors but the manifest says 768"),
         ({"articles": 2}, "holds 1 articles, 25 paragraphs"),
-        ({"sentences": 5}, "sentences.faiss holds"),
+        ({"sentences": 5}, "38 sentences but the manifest says 1, 25 and 5"),
+        ({"vectors": {"store": 3}}, "vectors is {'store': 3}, not a vector store description"),
+        ({"vectors": {"store": "elastic"}}, "names an unknown vector store 'elastic'"),
     ],
 )
 def test_a_manifest_that_lies_is_refused_naming_the_file(seed_copy, changes, words):

@@ -16,7 +16,7 @@ from rag.errors import ConfigError, IndexFormatError
 from rag.ingest import Article, Block
 from rag.pipeline import Pipeline, index_sources
 from rag.store import Index, Writer, current_generation
-from rag.store.layout import PARAGRAPH_VECTORS, SENTENCE_VECTORS
+from rag.store.vectors import PARAGRAPH_VECTORS, SENTENCE_VECTORS
 from rag.text import Span
 
 
@@ -100,7 +100,7 @@ def test_changed_article_is_reembedded_and_vanished_one_pruned(tmp_path, embedde
     assert [Path(s).name for s in pruned.removed] == ["b.txt"]
     index = Index.open(config.index_dir)
     assert [a.title for a in index.articles()] == ["Alpha title"]
-    assert index.manifest.paragraphs == index.paragraph_vectors.ntotal == 1
+    assert index.manifest.paragraphs == index.vector_store.count("paragraphs") == 1
     answer = Pipeline(config, embedder=embedder).ask("What does the alpha orchard grow?")
     assert "apricots" in answer.text
 
@@ -137,7 +137,16 @@ def test_manifest_that_lies_about_counts_is_refused(seed_copy):
     path = _manifest(seed_copy)
     data = json.loads(path.read_text())
     path.write_text(json.dumps(data | {"paragraphs": data["paragraphs"] + 1}))
-    with pytest.raises(IndexFormatError, match="paragraphs.faiss holds"):
+    with pytest.raises(IndexFormatError, match="index.sqlite holds .* but the manifest says"):
+        Index.open(seed_copy)
+
+
+def test_vector_file_that_disagrees_with_the_manifest_is_refused(seed_copy):
+    generation = current_generation(seed_copy)
+    shutil.copyfile(generation / "sentences.faiss", generation / "paragraphs.faiss")
+    with pytest.raises(
+        IndexFormatError, match=r"paragraphs.faiss holds \d+ vectors but the manifest says"
+    ):
         Index.open(seed_copy)
 
 

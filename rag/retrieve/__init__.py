@@ -14,6 +14,7 @@ from rag.retrieve.features import NAMES, QueryTerms, candidate_features
 from rag.retrieve.model import RANKER, LinearModel, load_model
 from rag.retrieve.recency import Centre, When, distance, penalty
 from rag.store import Index, Passage
+from rag.store.vectors import Allowed
 
 # Candidates for the hybrid: this many from BM25 and this many from the paragraph vectors.
 CANDIDATES = 100
@@ -116,7 +117,11 @@ def _rank(
     # Rows of keywords.paragraph_ids the question may use (None: all of them).
     allowed = when.allowed(index.days()) if when is not None and when.filters else None
     pool = max(CANDIDATES, depth) if retriever == "hybrid" else depth
-    dense_ids = [pid for pid, _ in index.search(q, pool, allowed)] if retriever != "bm25" else []
+    dense_ids = (
+        [pid for pid, _ in index.search(q, pool, _allowed(index, when, allowed))]
+        if retriever != "bm25"
+        else []
+    )
     keyword_ids = _keyword_ids(index, keyword, pool, retriever, allowed)
     # Carried ids no longer in the index (an article removed since) or outside the window are
     # dropped.
@@ -157,6 +162,13 @@ def _rank(
         dict(zip(ranked, scores[order].tolist(), strict=True)),
         dict(zip(ranked, features[order], strict=True)),
     )
+
+
+def _allowed(index: Index, when: When | None, rows: np.ndarray | None) -> Allowed | None:
+    """What a vector search may return, as the store filters it: days, or rows of the ids."""
+    if when is None or rows is None:
+        return None
+    return Allowed(when.day_range(), rows, index.keywords.paragraph_ids)
 
 
 def _keyword_ids(

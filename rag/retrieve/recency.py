@@ -13,6 +13,7 @@ import numpy as np
 
 from rag.dates import question_window, window_error
 from rag.errors import ConfigError
+from rag.store.vectors import DayRange
 
 PRIOR = Path(__file__).resolve().parent / "recency.json"
 
@@ -80,19 +81,20 @@ class When:
         """Whether any article may be left out."""
         return self.as_of is not None or self.since is not None or self.until is not None
 
+    def day_range(self) -> DayRange:
+        """The publication days a question may use: none after the as-of day, those of the
+        window, undated ones unless a window is set."""
+        highest = [d.toordinal() for d in (self.as_of, self.until) if d is not None]
+        windowed = self.since is not None or self.until is not None
+        return DayRange(
+            lowest=self.since.toordinal() if self.since is not None else None,
+            highest=min(highest) if highest else None,
+            undated=not windowed,
+        )
+
     def allowed(self, days: np.ndarray) -> np.ndarray:
         """Which paragraphs may answer, given each one's publication day (NaN: undated)."""
-        dated = ~np.isnan(days)
-        keep = np.ones(len(days), dtype=bool)
-        if self.as_of is not None:
-            keep &= ~dated | (np.where(dated, days, 0) <= self.as_of.toordinal())
-        if self.since is not None or self.until is not None:
-            keep &= dated
-            if self.since is not None:
-                keep &= np.where(dated, days, 0) >= self.since.toordinal()
-            if self.until is not None:
-                keep &= np.where(dated, days, np.inf) <= self.until.toordinal()
-        return keep
+        return self.day_range().mask(days)
 
     def centre(self, question: str) -> Centre | None:
         """The spans of days the prior favours: the as-of day, and the time the question names

@@ -9,19 +9,15 @@ import shlex
 import shutil
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO
-
-import faiss
 
 from rag.errors import IndexFormatError
 
 # 2: paragraphs' entity tags are stored (the entities table).
 FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
-PARAGRAPH_VECTORS = "paragraphs.faiss"
-SENTENCE_VECTORS = "sentences.faiss"
 DATABASE = "index.sqlite"
 PARAGRAPH_KEYWORDS = "paragraph-keywords"
 SENTENCE_KEYWORDS = "sentence-keywords"
@@ -44,6 +40,9 @@ class Manifest:
     ranker: str
     created: str
     tagger: str = ""  # what tagged the paragraphs' entities (rag.answertype.TAGGER_VERSION)
+    # Where the vectors are and how they are indexed (rag.store.vectors); an index written
+    # before stores existed has flat FAISS files.
+    vectors: dict = field(default_factory=lambda: {"store": "faiss"})
 
     def to_json(self) -> str:
         """Serialize for manifest.json."""
@@ -62,12 +61,12 @@ class Manifest:
             raise IndexFormatError(
                 f"{path} is missing or not a valid manifest ({error.__class__.__name__}); {rebuild}"
             ) from None
-        for field in fields(cls):
-            value = getattr(manifest, field.name)
-            if not _FIELD_CHECKS[field.name](value):
+        for spec in fields(cls):
+            value = getattr(manifest, spec.name)
+            if not _FIELD_CHECKS[spec.name](value):
                 raise IndexFormatError(
-                    f"{path} is not a valid manifest ({field.name} is {value!r}, not "
-                    f"{_FIELD_KINDS[field.name]}); {rebuild}"
+                    f"{path} is not a valid manifest ({spec.name} is {value!r}, not "
+                    f"{_FIELD_KINDS[spec.name]}); {rebuild}"
                 )
         return manifest
 
@@ -102,6 +101,7 @@ _FIELD_CHECKS = {
     "ranker": lambda v: isinstance(v, str) and bool(v),
     "created": lambda v: isinstance(v, str),
     "tagger": lambda v: isinstance(v, str),
+    "vectors": lambda v: isinstance(v, dict) and isinstance(v.get("store"), str),
 }
 _FIELD_KINDS = {
     "format": "an integer",
@@ -116,6 +116,7 @@ _FIELD_KINDS = {
     "ranker": "the ranker's version",
     "created": "a timestamp",
     "tagger": "a tagger version",
+    "vectors": "a vector store description",
 }
 
 
@@ -133,24 +134,6 @@ def current_generation(index_dir: Path) -> Path | None:
             f"rebuild with: {rebuild_command(index_dir)}"
         )
     return index_dir / name
-
-
-def read_faiss(path: Path, rebuild: str, *, mapped: bool = False) -> faiss.Index:
-    """Read a FAISS index file; mapped: memory-map its vectors (read-only) instead of copying
-    them into the process, so they live in the page cache, shared and reclaimable."""
-    if not path.is_file():
-        raise IndexFormatError(f"{path} is missing; rebuild with: {rebuild}")
-    if mapped:
-        try:
-            return faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
-        except RuntimeError:
-            pass  # a file system that cannot map it, or a damaged file: the plain read tells
-    try:
-        return faiss.read_index(str(path))
-    except RuntimeError:
-        raise IndexFormatError(
-            f"{path} is not a readable FAISS index (truncated or corrupt); rebuild with: {rebuild}"
-        ) from None
 
 
 def database_counts(path: Path, rebuild: str) -> tuple[int, int, int]:

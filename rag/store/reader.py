@@ -10,7 +10,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import faiss
 import numpy as np
 
 from rag.answertype import TAGGER_VERSION, Entity
@@ -22,14 +21,12 @@ from rag.store.layout import (
     FORMAT_VERSION,
     MANIFEST,
     PARAGRAPH_KEYWORDS,
-    PARAGRAPH_VECTORS,
     SENTENCE_KEYWORDS,
-    SENTENCE_VECTORS,
     Manifest,
     database_counts,
     pin_generation,
-    read_faiss,
 )
+from rag.store.vectors import Allowed, VectorReader, open_vector_reader
 from rag.text import Span
 
 
@@ -76,19 +73,16 @@ class Index:
         index_dir: Path,
         generation: Path,
         manifest: Manifest,
-        paragraphs: faiss.Index,
-        sentences: faiss.Index,
+        vectors: VectorReader,
         database: Path,
         keywords: Keywords,
     ):
         self.dir = index_dir
         self.generation = generation
         self.manifest = manifest
-        self.paragraph_vectors = paragraphs
-        self.sentence_vectors = sentences
+        self.vector_store = vectors
         self.database = database
         self.keywords = keywords
-        self._tables: dict[str, _VectorTable] = {}
         self._days: np.ndarray | None = None
 
     @classmethod
@@ -135,24 +129,6 @@ class Index:
                 f"{index_dir} was tagged by entity tagger {manifest.tagger or 'none'} but this "
                 f"version uses {TAGGER_VERSION}; rebuild with: {rebuild}"
             )
-        # Generations are never changed once written, so their vectors can be mapped.
-        paragraphs = read_faiss(generation / PARAGRAPH_VECTORS, rebuild, mapped=True)
-        sentences = read_faiss(generation / SENTENCE_VECTORS, rebuild, mapped=True)
-        for path, vectors, expected in (
-            (generation / PARAGRAPH_VECTORS, paragraphs, manifest.paragraphs),
-            (generation / SENTENCE_VECTORS, sentences, manifest.sentences),
-        ):
-            if vectors.d != manifest.dimension:
-                raise IndexFormatError(
-                    f"{path} holds {vectors.d}-d vectors but the manifest says "
-                    f"{manifest.dimension}; "
-                    f"rebuild with: {rebuild}"
-                )
-            if vectors.ntotal != expected:
-                raise IndexFormatError(
-                    f"{path} holds {vectors.ntotal} vectors but the manifest says {expected}; "
-                    f"rebuild with: {rebuild}"
-                )
         database = generation / DATABASE
         counts = database_counts(database, rebuild)
         wanted = (manifest.articles, manifest.paragraphs, manifest.sentences)
@@ -163,7 +139,10 @@ class Index:
                 f"rebuild with: {rebuild}"
             )
         keywords = Keywords.load(generation, manifest, rebuild)
-        return cls(index_dir, generation, manifest, paragraphs, sentences, database, keywords)
+        vectors = open_vector_reader(generation, generation_number(generation), manifest, rebuild)
+        index = cls(index_dir, generation, manifest, vectors, database, keywords)
+        weakref.finalize(index, vectors.close)
+        return index
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
@@ -189,31 +168,13 @@ class Index:
         )
 
     def search(
-        self, query_vector: np.ndarray, k: int, allowed: np.ndarray | None = None
+        self, query_vector: np.ndarray, k: int, allowed: Allowed | None = None
     ) -> list[tuple[int, float]]:
         """Top-k paragraph ids by inner product, best first; never more than the index holds.
 
-        allowed: one flag per row of keywords.paragraph_ids; only those paragraphs are searched.
+        allowed: the paragraphs that may be returned (None: all of them).
         """
-        k = min(k, self.paragraph_vectors.ntotal)
-        if k <= 0:
-            return []
-        params = None
-        if allowed is not None and not allowed.all():
-            if not allowed.any():
-                return []
-            ids = self.keywords.paragraph_ids
-            # The shorter list makes the smaller selector: the allowed ids, or all but the others.
-            if allowed.sum() <= len(allowed) // 2:
-                selector = faiss.IDSelectorBatch(np.ascontiguousarray(ids[allowed]))
-            else:
-                selector = faiss.IDSelectorNot(
-                    faiss.IDSelectorBatch(np.ascontiguousarray(ids[~allowed]))
-                )
-            params = faiss.SearchParameters(sel=selector)
-        scores, ids = self.paragraph_vectors.search(_as_matrix(query_vector), k, params=params)
-        # FAISS pads with -1 when k exceeds what it can return.
-        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
+        return self.vector_store.search(query_vector, k, allowed)
 
     def days(self) -> np.ndarray:
         """Each paragraph's publication day (date ordinal; NaN when undated), aligned with
@@ -233,12 +194,7 @@ class Index:
 
     def vectors(self, kind: str, ids: Sequence[int]) -> np.ndarray:
         """The stored vectors of the given paragraph or sentence ids, in order, shape (n, dim)."""
-        table = self._tables.get(kind)
-        if table is None:
-            table = self._tables[kind] = _VectorTable(
-                self.paragraph_vectors if kind == "paragraphs" else self.sentence_vectors
-            )
-        return table.lookup(ids)
+        return self.vector_store.lookup(kind, ids)
 
     def passages(self, ids: Sequence[int]) -> dict[int, Passage]:
         """Look up stored paragraphs by id (ids not in the index are left out)."""
@@ -306,30 +262,6 @@ class Index:
         return [found[i] for i in ids]
 
 
-class _VectorTable:
-    """Vectors of a flat IDMap index viewed as a matrix with a sorted id column for lookups."""
-
-    def __init__(self, index: faiss.Index):
-        flat = faiss.downcast_index(index.index)
-        n, d = index.ntotal, index.d
-        matrix = faiss.rev_swig_ptr(flat.get_xb(), n * d).reshape(n, d) if n else np.zeros((0, d))
-        ids = faiss.vector_to_array(index.id_map)
-        self.order = np.argsort(ids)
-        self.sorted_ids = ids[self.order]
-        matrix.flags.writeable = False  # it may be a read-only mapping of the file
-        self.matrix = matrix  # a view: the Index keeps the FAISS object (and its memory) alive
-
-    def lookup(self, ids: Sequence[int]) -> np.ndarray:
-        wanted = np.asarray(ids, dtype=np.int64)
-        positions = np.searchsorted(self.sorted_ids, wanted)
-        positions = np.minimum(positions, max(len(self.sorted_ids) - 1, 0))
-        if len(wanted) and (
-            len(self.sorted_ids) == 0 or not np.array_equal(self.sorted_ids[positions], wanted)
-        ):
-            raise KeyError("some ids are not in the index")
-        return self.matrix[self.order[positions]]
-
-
 def _day_number(published: str | None) -> float:
     """The ordinal of a stored ISO publication day; NaN when there is none or it is unreadable."""
     if not published:
@@ -340,8 +272,14 @@ def _day_number(published: str | None) -> float:
         return float("nan")
 
 
-def _as_matrix(vector: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(np.asarray(vector, dtype=np.float32).reshape(1, -1))
+def generation_number(generation: Path) -> int:
+    """gen-000007 → 7."""
+    try:
+        return int(generation.name.removeprefix("gen-"))
+    except ValueError:
+        raise IndexFormatError(
+            f"{generation} is not named like a generation (gen-NNNNNN); rebuild the index."
+        ) from None
 
 
 class Keywords:

@@ -12,13 +12,12 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-import faiss
 import numpy as np
 
 from rag.answertype import TAGGER_VERSION, tag
 from rag.chunk import CHUNKER_VERSION, Paragraph, stable_id
 from rag.embed import ParagraphVectors
-from rag.errors import IndexFormatError, IndexWriteError
+from rag.errors import IndexFormatError, IndexWriteError, RagError
 from rag.ingest import Article
 from rag.store.keywords import KeywordIndex
 from rag.store.layout import (
@@ -26,15 +25,13 @@ from rag.store.layout import (
     FORMAT_VERSION,
     MANIFEST,
     PARAGRAPH_KEYWORDS,
-    PARAGRAPH_VECTORS,
     SENTENCE_KEYWORDS,
-    SENTENCE_VECTORS,
     Manifest,
     current_generation,
     database_counts,
-    read_faiss,
     remove_generation,
 )
+from rag.store.vectors import FAISS, day_number, open_vector_writer, store_error, store_of
 from rag.text import terms
 
 _SCHEMA = """
@@ -83,7 +80,11 @@ class Writer:
         dimension: int,
         ranker: str,
         rebuild: bool = False,
+        store: str | None = None,
     ):
+        """store: where the vectors go ("faiss", "milvus://HOST:PORT[/NAME]"); None keeps the
+        previous index's store (FAISS for a new one). Another store than the index's needs
+        rebuild."""
         self.dir = Path(index_dir)
         self.model = model
         self.dimension = dimension
@@ -91,7 +92,10 @@ class Writer:
         self.changed = False
         self.db: sqlite3.Connection | None = None
         self.work: Path | None = None
+        self.vectors = None
         self._lock = None
+        if store is not None and (error := store_error(store)):
+            raise IndexFormatError(error)
         try:
             with _writing(self.dir):
                 self.dir.mkdir(parents=True, exist_ok=True)
@@ -99,13 +103,16 @@ class Writer:
                 fcntl.flock(self._lock, fcntl.LOCK_EX)
                 self.previous = None if rebuild else current_generation(self.dir)
                 self.work = Path(tempfile.mkdtemp(prefix=".building-", dir=self.dir))
-                self._start()
+                # The lock is held from here to the commit, so no other generation can appear.
+                self.target = _next_generation_name(self.dir)
+                self._start(store)
         except BaseException:
             self.close()  # no half-copied build folder left behind, and the lock released
             raise
 
-    def _start(self) -> None:
+    def _start(self, store: str | None) -> None:
         database = self.work / DATABASE
+        old = None
         if self.previous is not None:
             old = Manifest.from_file(self.previous / MANIFEST)
             if (old.format, old.tagger) != (FORMAT_VERSION, TAGGER_VERSION):
@@ -120,18 +127,26 @@ class Writer:
                     f"{self.model!r} ({self.dimension}-d) was requested; add --rebuild to replace "
                     f"it, or drop --model to keep {old.model!r}."
                 )
+            if store is not None and store != store_of(old):
+                raise IndexFormatError(
+                    f"{self.dir} keeps its vectors in {store_of(old)}, not {store}; add --rebuild "
+                    f"to move them, or drop --store to keep {store_of(old)}."
+                )
             rebuild_cmd = old.rebuild_command(self.dir)
-            self.paragraphs = read_faiss(self.previous / PARAGRAPH_VECTORS, rebuild_cmd)
-            self.sentences = read_faiss(self.previous / SENTENCE_VECTORS, rebuild_cmd)
             database_counts(self.previous / DATABASE, rebuild_cmd)
             with _writing(self.dir, DATABASE):
                 shutil.copyfile(self.previous / DATABASE, database)
             self.inputs = list(old.inputs)
         else:
-            self.paragraphs = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dimension))
-            self.sentences = faiss.IndexIDMap2(faiss.IndexFlatIP(self.dimension))
             self.inputs = []
             self.changed = True
+        self.vectors = open_vector_writer(
+            store or store_of(old) if old is not None else store or FAISS,
+            self.previous,
+            old,
+            self.dimension,
+            int(self.target.removeprefix("gen-")),
+        )
         with _writing(self.dir, DATABASE):
             self.db = sqlite3.connect(database)
             if self.previous is None:
@@ -145,6 +160,9 @@ class Writer:
 
     def close(self) -> None:
         """Discard uncommitted work and release the lock."""
+        if getattr(self, "vectors", None) is not None:
+            self.vectors.close()
+            self.vectors = None
         if getattr(self, "db", None) is not None:
             self.db.close()
             self.db = None
@@ -186,8 +204,8 @@ class Writer:
                     (row[0],),
                 )
             ]
-            self.paragraphs.remove_ids(np.array(paragraph_ids, dtype=np.int64))
-            self.sentences.remove_ids(np.array(sentence_ids, dtype=np.int64))
+            self.vectors.remove("paragraphs", np.array(paragraph_ids, dtype=np.int64))
+            self.vectors.remove("sentences", np.array(sentence_ids, dtype=np.int64))
             for table in ("sentences", "entities"):
                 self.db.executemany(
                     f"DELETE FROM {table} WHERE paragraph_id = ?", [(i,) for i in paragraph_ids]
@@ -263,16 +281,23 @@ class Writer:
                 [(paragraph.id, e.start, e.end, e.type) for e in tag(paragraph.text)],
             )
         if paragraphs:
-            self.paragraphs.add_with_ids(
-                np.stack([v.paragraph for v in vectors]).astype(np.float32),
+            day = day_number(article.published)
+            self.vectors.add(
+                "paragraphs",
                 np.array([p.id for p in paragraphs], dtype=np.int64),
+                np.stack([v.paragraph for v in vectors]).astype(np.float32),
+                article_id,
+                day,
             )
-            self.sentences.add_with_ids(
-                np.concatenate([v.sentences for v in vectors]).astype(np.float32),
+            self.vectors.add(
+                "sentences",
                 np.array(
                     [sentence_id(p.id, i) for p in paragraphs for i in range(len(p.sentences))],
                     dtype=np.int64,
                 ),
+                np.concatenate([v.sentences for v in vectors]).astype(np.float32),
+                article_id,
+                day,
             )
 
     def _write_keywords(self) -> None:
@@ -306,8 +331,8 @@ class Writer:
             self._write_keywords()
         self.db.close()
         self.db = None
-        _write_faiss(self.paragraphs, self.work / PARAGRAPH_VECTORS)
-        _write_faiss(self.sentences, self.work / SENTENCE_VECTORS)
+        with _writing(self.dir, "vectors"):
+            vectors = self.vectors.save(self.work)
         manifest = Manifest(
             format=FORMAT_VERSION,
             model=self.model,
@@ -321,12 +346,13 @@ class Writer:
             ranker=self.ranker,
             created=_now(),
             tagger=TAGGER_VERSION,
+            vectors=vectors,
         )
         with _writing(self.dir, MANIFEST):
             (self.work / MANIFEST).write_text(manifest.to_json(), encoding="utf-8")
             for path in self.work.iterdir():
                 _fsync(path)
-        target = self.dir / _next_generation_name(self.dir)
+        target = self.dir / self.target
         pointer = self.dir / ".CURRENT.tmp"
         try:
             with _writing(self.dir, "CURRENT"):
@@ -344,6 +370,9 @@ class Writer:
         with contextlib.suppress(OSError):
             _fsync(self.dir)
         self._collect(keep={target.name, self.previous.name if self.previous else ""})
+        kept = [int(p.name[4:]) for p in self.dir.glob("gen-*") if p.name[4:].isdigit()]
+        with contextlib.suppress(RagError):  # clean-up only: the next commit tries again
+            self.vectors.committed(sorted(kept))
         self.close()
         return target
 
@@ -377,13 +406,6 @@ def _cannot_write(index_dir: Path, name: str | None, reason: str) -> str:
         f"Could not write the index in {index_dir} ({detail}); the previous index is unchanged "
         "— free disk space or fix the folder's permissions, then run the same command again."
     )
-
-
-def _write_faiss(index: faiss.Index, path: Path) -> None:
-    # Through a Python file, not faiss.write_index(path): FAISS only prints a failed final flush
-    # ("close error") and returns, leaving a truncated file to be made live.
-    with _writing(path.parent.parent, path.name), open(path, "wb") as file:
-        faiss.write_index(index, faiss.PyCallbackIOWriter(file.write))
 
 
 def _next_generation_name(index_dir: Path) -> str:
