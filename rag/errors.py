@@ -22,6 +22,10 @@ class IndexWriteError(RagError):
     generation is left live and untouched."""
 
 
+class VectorStoreError(RagError):
+    """The server that holds an index's vectors (Milvus) cannot be reached or refused a request."""
+
+
 class AccessError(RagError):
     """A login may not do this (change the library), or has sent too much for now."""
 
