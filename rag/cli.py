@@ -123,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="start a new index instead of updating the existing one",
     )
+    index.add_argument(
+        "--store",
+        help="where the vectors go: faiss (files in the index folder) or "
+        "milvus://HOST:PORT[/NAME] (default: the index's store, faiss for a new one; "
+        "or RAG_STORE); another store than the index's needs --rebuild",
+    )
     index.add_argument("--max-bytes", type=int, help="largest file or page to read, in bytes")
     index.add_argument(
         "--allow-private-urls",
@@ -286,6 +292,7 @@ def _config(args: argparse.Namespace) -> Config:
     config = from_env().with_overrides(
         index_dir=getattr(args, "index_dir", None),
         model=getattr(args, "model", None),
+        store=getattr(args, "store", None),
         k=getattr(args, "k", None),
         min_score=getattr(args, "min_score", None),
         max_bytes=getattr(args, "max_bytes", None),
@@ -516,7 +523,7 @@ def _eval(args: argparse.Namespace, config: Config) -> int:
 
 
 def _info(args: argparse.Namespace, config: Config) -> int:
-    from rag.pipeline import open_index
+    from rag.pipeline import describe_vectors, open_index
 
     index = open_index(config)
     manifest = index.manifest
@@ -531,6 +538,7 @@ def _info(args: argparse.Namespace, config: Config) -> int:
     print(f"  articles   {manifest.articles}")
     print(f"  paragraphs {manifest.paragraphs}")
     print(f"  sentences  {manifest.sentences}")
+    print(f"  vectors    {describe_vectors(manifest.vectors)}")
     print(f"  ranker     {manifest.ranker}")
     for article in index.articles()[:50]:
         day = f", {format_day(article.published)}" if format_day(article.published) else ""

@@ -30,6 +30,7 @@ from rag.retrieve.answerable import model as answerability_model
 from rag.retrieve.recency import When
 from rag.store import ArticleInfo, Index, Manifest, current_generation
 from rag.store.layout import MANIFEST
+from rag.store.vectors import describe as describe_vectors
 from rag.verify import Verifier
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ __all__ = [
     "Pipeline",
     "Turn",
     "When",
+    "describe_vectors",
     "has_index",
     "index_sources",
     "load_model",
@@ -134,6 +136,7 @@ def index_sources(
         dimension=embedder.dimension,
         ranker=model_versions(),
         rebuild=rebuild,
+        store=config.store,
     ) as writer:
         known = writer.hashes()
         seen: set[str] = set()

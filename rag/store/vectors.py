@@ -181,6 +181,36 @@ def open_vector_writer(
     return FaissWriter(previous, previous_manifest, dimension)
 
 
+def describe(description: dict) -> str:
+    """One line on where an index's vectors are and how they are searched, for `rag info`."""
+    store = str(description.get("store", FAISS))
+    parts = []
+    for kind in KINDS:
+        about = description.get(kind)
+        if not isinstance(about, dict):
+            continue
+        if about.get("index") == "hnsw":
+            how = (
+                f"HNSW (M {about.get('M')}, efConstruction {about.get('efConstruction')}, "
+                f"efSearch {about.get('efSearch')}"
+            )
+            if about.get("storage") == "sq8":
+                how += ", 8-bit codes re-ranked against the exact vectors"
+            if "nodes" in about:
+                how += f"; {about['nodes']:,} nodes, {about.get('stale', 0):,} of them stale"
+            how += ")"
+        elif about.get("index") == "flat":
+            how = f"exact ({about.get('storage', 'float32')})"
+        else:
+            how = ", ".join(f"{key} {value}" for key, value in about.items())
+        if about.get("searched") is False:
+            how += ", looked up by id"
+        parts.append(f"{kind} {how}")
+    if not parts:  # written before the store was recorded: flat FAISS files
+        parts = ["paragraphs exact (float32)", "sentences exact (float32), looked up by id"]
+    return f"{store}: " + "; ".join(parts)
+
+
 def day_number(published: str | None) -> int:
     """A stored ISO publication day as a date ordinal; 0 when there is none or it is unreadable."""
     if not published:

@@ -1,0 +1,156 @@
+"""The FAISS vector store by size: exact search for small indexes, an HNSW graph with exact
+re-ranking above the threshold, kept correct through removals, replacements and filters."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rag.chunk import Paragraph
+from rag.config import Config
+from rag.embed import ParagraphVectors
+from rag.errors import IndexFormatError
+from rag.ingest import Article, Block
+from rag.pipeline import Pipeline, index_sources
+from rag.store import Index, Writer, current_generation
+from rag.store import vectors as store_vectors
+from rag.store.vectors import GRAPH_IDS, PARAGRAPH_GRAPH, Allowed, DayRange, describe
+from rag.text import Span
+from tests.conftest import SAMPLE
+
+DIM = 16
+QUESTIONS = (
+    "Who is the US special envoy for Afghanistan?",
+    "Who is Bill Roggio?",
+    "What did the Taliban capture?",
+)
+
+
+@pytest.fixture
+def small_threshold(monkeypatch):
+    """Indexes of more than 100 paragraphs get a graph (the real threshold is 50,000)."""
+    monkeypatch.setattr(store_vectors, "EXACT_UP_TO", 100)
+
+
+def _vectors(n: int, seed: int) -> np.ndarray:
+    vectors = np.random.default_rng(seed).normal(size=(n, DIM)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def _write(path: Path, numbers: range, vectors: np.ndarray, remove: range = range(0)) -> None:
+    """Add articles /r/<i> (one paragraph, id 1000 + i, vector vectors[i]), removing others."""
+    with Writer(path, model="random", dimension=DIM, ranker="test-ranker") as writer:
+        writer.remove([f"/r/{i}" for i in remove])
+        for i in numbers:
+            text = f"Paragraph number {i}."
+            article = Article(source=f"/r/{i}", title=f"R{i}", blocks=(Block(text, None),))
+            paragraph = Paragraph(
+                1000 + i, i, 1, None, text, (Span(0, len(text)),), (Span(0, len(text)),)
+            )
+            vector = vectors[i]
+            writer.add(article, [paragraph], [ParagraphVectors(vector, vector[None])], i + 1)
+        writer.commit(["/r"])
+
+
+def _exact(vectors: np.ndarray, live: list[int], query: np.ndarray, k: int) -> list[int]:
+    scores = vectors[live] @ query
+    return [1000 + live[i] for i in np.argsort(-scores, kind="stable")[:k]]
+
+
+def test_a_small_index_stays_exact(tmp_path):
+    _write(tmp_path / "index", range(60), _vectors(60, 0))
+    index = Index.open(tmp_path / "index")
+    assert index.manifest.vectors["paragraphs"] == {"index": "flat", "storage": "float32"}
+    assert not (index.generation / PARAGRAPH_GRAPH).exists()
+    assert describe(index.manifest.vectors).startswith("faiss: paragraphs exact (float32)")
+
+
+def test_a_large_index_searches_a_graph_and_reranks_exactly(tmp_path, small_threshold):
+    vectors = _vectors(400, 0)
+    _write(tmp_path / "index", range(400), vectors)
+    index = Index.open(tmp_path / "index")
+    graph = index.manifest.vectors["paragraphs"]
+    assert graph["index"] == "hnsw" and graph["storage"] == "sq8" and graph["rerank"] == "exact"
+    assert (graph["nodes"], graph["stale"]) == (400, 0)
+    assert "HNSW (M 32" in describe(index.manifest.vectors)
+    for query in _vectors(20, 1):
+        hits = index.search(query, 10)
+        assert [pid for pid, _ in hits] == _exact(vectors, list(range(400)), query, 10)
+        ids = np.array([pid - 1000 for pid, _ in hits])
+        # Scores are the exact inner products, not those of the 8-bit codes.
+        np.testing.assert_allclose([s for _, s in hits], vectors[ids] @ query, rtol=1e-5)
+
+
+@pytest.mark.parametrize("share", [0.5, 0.03])
+def test_allowed_rows_and_days_filter_the_graph(tmp_path, small_threshold, share):
+    """A wide filter walks the graph, a narrow one (under SPARSE_SHARE) scans exactly."""
+    vectors = _vectors(400, 0)
+    _write(tmp_path / "index", range(400), vectors)
+    index = Index.open(tmp_path / "index")
+    ids = index.keywords.paragraph_ids
+    rows = np.random.default_rng(2).random(len(ids)) < share
+    allowed = Allowed(DayRange(), rows, ids)
+    live = sorted(int(i) - 1000 for i in ids[rows])
+    for query in _vectors(10, 3):
+        hits = [pid for pid, _ in index.search(query, 10, allowed)]
+        assert hits == _exact(vectors, live, query, min(10, len(live)))
+
+
+def test_removed_and_replaced_paragraphs_are_never_found_by_their_old_vectors(
+    tmp_path, small_threshold
+):
+    vectors = _vectors(400, 0)
+    path = tmp_path / "index"
+    _write(path, range(400), vectors)
+    # Remove 30 articles and replace one with a new vector: the graph keeps the old nodes,
+    # masked (30 + 1 stale of 370 live is under the rebuild share).
+    query = _vectors(1, 9)[0]
+    replaced = vectors.copy()
+    replaced[5] = query
+    _write(path, range(5, 6), replaced, remove=range(300, 330))
+    index = Index.open(path)
+    graph = index.manifest.vectors["paragraphs"]
+    assert (graph["nodes"], graph["stale"], index.manifest.paragraphs) == (401, 31, 370)
+    live = [i for i in range(400) if not 300 <= i < 330]
+    for q in [*_vectors(20, 1), *vectors[300:310]]:
+        hits = [pid for pid, _ in index.search(q, 10)]
+        assert not {pid - 1000 for pid in hits} & set(range(300, 330))
+        assert hits == _exact(replaced, live, q, 10)
+    top, score = index.search(query, 1)[0]
+    assert top == 1005 and score == pytest.approx(1.0, abs=1e-5)  # the new vector, not the old
+    # Past the share, the next commit rebuilds the graph from the live vectors only.
+    _write(path, range(0), vectors, remove=range(200, 300))
+    graph = Index.open(path).manifest.vectors["paragraphs"]
+    assert (graph["nodes"], graph["stale"]) == (270, 0)
+    # Below the threshold the index goes back to exact search.
+    _write(path, range(0), vectors, remove=range(0, 200))
+    index = Index.open(path)
+    assert index.manifest.vectors["paragraphs"]["index"] == "flat"
+    assert not (index.generation / PARAGRAPH_GRAPH).exists()
+
+
+def test_a_damaged_graph_is_refused_naming_the_file(tmp_path, small_threshold):
+    _write(tmp_path / "index", range(200), _vectors(200, 0))
+    generation = current_generation(tmp_path / "index")
+    np.save(generation / GRAPH_IDS, np.arange(10, dtype=np.int64))
+    with pytest.raises(IndexFormatError, match=r"paragraphs.hnsw.faiss holds 200 vectors"):
+        Index.open(tmp_path / "index")
+    (generation / GRAPH_IDS).write_bytes(b"not numpy")
+    with pytest.raises(IndexFormatError, match=r"paragraphs.hnsw.ids.npy is missing or damaged"):
+        Index.open(tmp_path / "index")
+
+
+def test_the_sample_answers_the_same_through_a_graph(
+    tmp_path, monkeypatch, embedder, seed_pipeline
+):
+    monkeypatch.setattr(store_vectors, "EXACT_UP_TO", 10)
+    index_dir = tmp_path / "index"
+    index_sources(Config(index_dir=index_dir), [str(SAMPLE)], embedder=embedder)
+    manifest = json.loads((current_generation(index_dir) / "manifest.json").read_text())
+    assert manifest["vectors"]["paragraphs"]["index"] == "hnsw"
+    pipeline = Pipeline(Config(index_dir=index_dir), embedder=embedder)
+    for question in QUESTIONS:
+        assert pipeline.ask(question).to_dict() == seed_pipeline.ask(question).to_dict()
