@@ -22,6 +22,10 @@ class Config:
 
     index_dir: Path = Path("index")
     model: str | None = None  # None: the index's model, or the default for a new index
+    # Where `rag index` puts the vectors: "faiss" (files in the index folder) or
+    # "milvus://HOST:PORT[/NAME]"; None: the index's store, or faiss for a new index. Readers
+    # take the store from the index's manifest.
+    store: str | None = None
     k: int = 5
     # None means "use the threshold stored with the index for its model".
     min_score: float | None = None
@@ -99,6 +103,7 @@ _KINDS = {
     "reranker": str,
     "index_dir": Path,
     "model": str,
+    "store": str,
     "k": int,
     "min_score": float,
     "as_of": parse_day,
@@ -151,5 +156,10 @@ def validate(config: Config) -> None:
             raise ConfigError(f"{name} must be at least 1, got {getattr(config, name)}.")
     if error := window_error(config.since, config.until):
         raise ConfigError(error)
+    if config.store is not None:
+        from rag.store.vectors import store_error  # only when set: it imports FAISS
+
+        if error := store_error(config.store):
+            raise ConfigError(error)
     if config.batch_size < 1:
         raise ConfigError(f"batch_size must be at least 1, got {config.batch_size}.")
