@@ -27,7 +27,8 @@ same paragraph re-added by a later generation gets a new row beside the old one.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +54,7 @@ MAX_TOP_K = 16_384  # Milvus's limit on k
 FIELDS = ("pk", "id", "article_id", "published", "added", "removed", "vector")
 CONNECT_TIMEOUT = 5.0  # seconds to reach the server before saying it is down
 CALL_TIMEOUT = 60.0  # seconds for one request
+SETTLE_TIMEOUT = 30.0  # seconds a collection may take to start serving after a load or restart
 BATCH = 2_000  # rows per insert, ids per query
 # The marker row: never visible (added is past every generation); upserting it at save gives a
 # timestamp later than every write of the generation.
@@ -139,9 +141,32 @@ def _connect(host: str, port: int) -> Any:
         return MilvusClient(uri=f"http://{_display(host, port)}", timeout=CONNECT_TIMEOUT)
 
 
+def _settled(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call, and call again while the server says a collection's channel is not serving yet
+    (just created or loaded, or the server just restarted: Milvus 2.3 answers 503 for a moment).
+    Only for reads and for writes that may be repeated (upserts, deletes by key)."""
+    from pymilvus.exceptions import MilvusException
+
+    deadline = time.monotonic() + SETTLE_TIMEOUT
+    while True:
+        try:
+            return call(*args, **kwargs)
+        except MilvusException as error:
+            message = str(error.message or "").lower()
+            settling = error.code == 503 or "not available" in message or "recover" in message
+            if not settling or time.monotonic() > deadline:
+                raise
+            time.sleep(0.25)
+
+
 def _count(client: Any, collection: str, where: str, **consistency: Any) -> int:
-    rows = client.query(
-        collection, filter=where, output_fields=["count(*)"], timeout=CALL_TIMEOUT, **consistency
+    rows = _settled(
+        client.query,
+        collection,
+        filter=where,
+        output_fields=["count(*)"],
+        timeout=CALL_TIMEOUT,
+        **consistency,
     )
     return int(rows[0]["count(*)"]) if rows else 0
 
@@ -276,7 +301,8 @@ class MilvusReader:
             where = f"{where} and {days}"
         vector = np.asarray(query, dtype=np.float32).reshape(-1)
         with _talking(self.host, self.port):
-            hits = self.client.search(
+            hits = _settled(
+                self.client.search,
                 self.collections["paragraphs"],
                 data=[vector.tolist()],
                 filter=where,
@@ -297,7 +323,8 @@ class MilvusReader:
         with _talking(self.host, self.port):
             for start in range(0, len(unique), BATCH):
                 chunk = ", ".join(str(int(i)) for i in unique[start : start + BATCH])
-                for row in self.client.query(
+                for row in _settled(
+                    self.client.query,
                     self.collections[kind],
                     filter=f"id in [{chunk}] and {self.visible}",
                     output_fields=["id", "vector"],
@@ -399,6 +426,7 @@ class MilvusWriter:
             consistency_level="Bounded",
             timeout=CALL_TIMEOUT,
         )
+        self.client.load_collection(collection, timeout=CALL_TIMEOUT)  # waits until loaded
 
     def _undo(self, kind: str) -> None:
         """Delete the rows an earlier writer of this generation (or a later number) left, and
@@ -406,7 +434,8 @@ class MilvusWriter:
         collection = self.collections[kind]
         later = self.generation
         # Strong: the writer that left them may have died a moment ago.
-        rows = self.client.query(
+        rows = _settled(
+            self.client.query,
             collection,
             filter=f"pk != {MARKER_PK} and (added >= {later} or removed >= {later})",
             output_fields=["pk", "added"],
@@ -416,18 +445,27 @@ class MilvusWriter:
         added = [int(r["pk"]) for r in rows if int(r["added"]) >= later]
         marked = [int(r["pk"]) for r in rows if int(r["added"]) < later]
         for start in range(0, len(added), BATCH):
-            self.client.delete(collection, ids=added[start : start + BATCH], timeout=CALL_TIMEOUT)
+            _settled(
+                self.client.delete,
+                collection,
+                ids=added[start : start + BATCH],
+                timeout=CALL_TIMEOUT,
+            )
         for start in range(0, len(marked), BATCH):
             chunk = ", ".join(str(pk) for pk in marked[start : start + BATCH])
-            full = self.client.query(
+            full = _settled(
+                self.client.query,
                 collection,
                 filter=f"pk in [{chunk}]",
                 output_fields=list(FIELDS),
                 consistency_level="Strong",
                 timeout=CALL_TIMEOUT,
             )
-            self.client.upsert(
-                collection, [_plain(row) | {"removed": 0} for row in full], timeout=CALL_TIMEOUT
+            _settled(
+                self.client.upsert,
+                collection,
+                [_plain(row) | {"removed": 0} for row in full],
+                timeout=CALL_TIMEOUT,
             )
 
     def add(
@@ -474,10 +512,16 @@ class MilvusWriter:
         with _talking(self.host, self.port):
             own = [int(key) for key in row_key(ids, self.generation)]
             for start in range(0, len(own), BATCH):
-                self.client.delete(collection, ids=own[start : start + BATCH], timeout=CALL_TIMEOUT)
+                _settled(
+                    self.client.delete,
+                    collection,
+                    ids=own[start : start + BATCH],
+                    timeout=CALL_TIMEOUT,
+                )
             for start in range(0, len(ids), BATCH):
                 chunk = ", ".join(str(int(i)) for i in ids[start : start + BATCH])
-                rows = self.client.query(
+                rows = _settled(
+                    self.client.query,
                     collection,
                     filter=f"id in [{chunk}] and {earlier}",
                     output_fields=list(FIELDS),
@@ -486,7 +530,7 @@ class MilvusWriter:
                 )
                 if rows:
                     marked = [_plain(row) | {"removed": self.generation} for row in rows]
-                    self.client.upsert(collection, marked, timeout=CALL_TIMEOUT)
+                    _settled(self.client.upsert, collection, marked, timeout=CALL_TIMEOUT)
 
     def save(self, work: Path) -> dict:
         """Send what is pending and stamp the generation; returns the manifest's description."""
@@ -533,7 +577,9 @@ class MilvusWriter:
             gone = f"({gone}) or (added < {self.since} and pk != {MARKER_PK})"
         with contextlib.suppress(VectorStoreError), _talking(self.host, self.port):
             for kind in KINDS:
-                self.client.delete(self.collections[kind], filter=gone, timeout=CALL_TIMEOUT)
+                _settled(
+                    self.client.delete, self.collections[kind], filter=gone, timeout=CALL_TIMEOUT
+                )
 
     def close(self) -> None:
         """Discard uncommitted work and let go of the connection; safe to call twice."""
