@@ -1,0 +1,458 @@
+"""The Milvus vector store against a real Milvus 2.3 standalone server, started once for the
+session (tests/milvus_server.py): the same answers as the FAISS store on the same data, updates,
+crashes, readers during writes, a server that is down or restarted, and several readers at once.
+
+Each test keeps its vectors under its own index name, so they share the one server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pymilvus import MilvusClient
+
+from rag.cli import main
+from rag.config import Config, from_env
+from rag.errors import ConfigError, IndexFormatError, VectorStoreError
+from rag.evaluate import evaluate
+from rag.pipeline import Pipeline, index_sources, remove_articles
+from rag.store import Index, Manifest, Writer, current_generation
+from rag.store.milvus import MilvusWriter
+from rag.store.vectors import Allowed, DayRange
+from tests.conftest import DATED, FLOOD_QUESTION, ROOT, SAMPLE, squad_path
+from tests.milvus_server import MilvusServer
+from tests.test_pinned import AS_OF, PINNED, answers
+
+ENVOY = "Who is the US special envoy for Afghanistan?"
+LIGHTHOUSE = "Who designed the lighthouse at Quenby harbour?"
+LIGHTHOUSE_ARTICLE = (
+    "Quenby harbour report\n\n"
+    "The new lighthouse at Quenby harbour was designed by the engineer Marta Olsen. It was "
+    "switched on in March after two years of building.\n\n"
+    "The harbour board paid 4 million euros for the lighthouse and its keeper's cottage.\n"
+)
+TIMINGS = {"latency_ms", "questions_per_s"}
+SAMPLE_SOURCE = str(next(SAMPLE.iterdir()).resolve())
+
+
+@pytest.fixture(scope="session")
+def milvus(tmp_path_factory) -> Iterator[MilvusServer]:
+    """One real Milvus server for every test here; stopped (its processes killed) at the end."""
+    server = MilvusServer(tmp_path_factory.mktemp("milvus"))
+    server.start(timeout=60)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def milvus_sample(milvus, tmp_path_factory, embedder) -> Path:
+    """An index of the sample article with its vectors in Milvus; tests must not modify it."""
+    index_dir = tmp_path_factory.mktemp("milvus-sample") / "index"
+    index_sources(_config(index_dir, milvus, "sample"), [str(SAMPLE)], embedder=embedder)
+    return index_dir
+
+
+def _config(index_dir: Path, server: MilvusServer, name: str, **values) -> Config:
+    return Config(index_dir=index_dir, store=f"{server.url}/{name}", **values)
+
+
+def _rows(server: MilvusServer, collection: str, where: str = "pk >= 0") -> int:
+    """All rows of a collection that match, whatever generation they belong to (Strong read)."""
+    client = MilvusClient(uri=f"http://127.0.0.1:{server.port}", timeout=10)
+    try:
+        found = client.query(
+            collection, filter=where, output_fields=["count(*)"], consistency_level="Strong"
+        )
+        return int(found[0]["count(*)"])
+    finally:
+        client.close()
+
+
+def _lighthouse(tmp_path: Path) -> Path:
+    article = tmp_path / "quenby.txt"
+    article.write_text(LIGHTHOUSE_ARTICLE, encoding="utf-8")
+    return article
+
+
+def _answers_of(index_dir: Path, embedder, questions, **values) -> list[dict]:
+    pipeline = Pipeline(Config(index_dir=index_dir, **values), embedder=embedder)
+    found = [pipeline.ask(q).to_dict() for q in questions]
+    del pipeline
+    gc.collect()  # its generation is unpinned now, so the next commits may let it go
+    return found
+
+
+def test_the_sample_gets_the_same_answers_as_with_faiss(milvus_sample, seed_index, embedder):
+    """Over the sample article, the pinned answers (extractive, a refusal, a follow-up, LLM answers
+    checked sentence by sentence) come out the same from Milvus as from FAISS."""
+    faiss_answers = answers(Pipeline(Config(index_dir=seed_index, as_of=AS_OF), embedder=embedder))
+    found = answers(Pipeline(Config(index_dir=milvus_sample, as_of=AS_OF), embedder=embedder))
+    assert found == faiss_answers
+    assert found == json.loads(PINNED.read_text(encoding="utf-8"))
+
+
+def test_the_manifest_and_rag_info_say_where_the_vectors_are(milvus, milvus_sample, capsys):
+    generation = current_generation(milvus_sample)
+    vectors = Manifest.from_file(generation / "manifest.json").vectors
+    assert vectors["store"] == f"{milvus.url}/sample"
+    assert vectors["collections"] == {
+        "paragraphs": "sample_paragraphs",
+        "sentences": "sample_sentences",
+    }
+    assert vectors["generation"] == int(generation.name[4:]) == vectors["since"]
+    assert vectors["paragraphs"]["index"] == "hnsw" and vectors["paragraphs"]["metric"] == "IP"
+    assert not list(generation.glob("*.faiss"))  # the folder keeps no vectors of its own
+
+    assert main(["info", "--index", str(milvus_sample)]) == 0
+    shown = capsys.readouterr().out
+    assert f"{milvus.url}/sample" in shown and "HNSW" in shown
+
+
+def test_dated_questions_and_windows_get_the_same_answers(milvus, dated_index, embedder, tmp_path):
+    """Publication windows and as-of days filter the Milvus search by day as FAISS does."""
+    index_dir = tmp_path / "milvus-index"
+    index_sources(_config(index_dir, milvus, "dated"), [str(DATED)], embedder=embedder)
+    settings = [
+        {},
+        {"as_of": dt.date(2021, 7, 21)},
+        {"as_of": dt.date(2021, 7, 30)},
+        {"since": dt.date(2021, 7, 25)},
+        {"until": dt.date(2021, 7, 20)},
+        {"since": dt.date(2021, 7, 21), "until": dt.date(2021, 7, 21)},
+    ]
+    questions = [FLOOD_QUESTION, "Who designed the lighthouse?"]
+    for values in settings:
+        expected = _answers_of(dated_index, embedder, questions, **values)
+        assert _answers_of(index_dir, embedder, questions, **values) == expected, values
+
+
+def test_a_squad_slice_gets_the_same_figures_and_answers(milvus, embedder, tmp_path):
+    """rag eval over a Milvus-backed index: two SQuAD articles, the same metrics and answers."""
+    data = json.loads(squad_path().read_text(encoding="utf-8"))["data"]
+    chosen = [e for e in data if e["title"] in ("Amazon_rainforest", "Jacksonville,_Florida")]
+    assert len(chosen) == 2
+    slice_path = tmp_path / "squad-slice.json"
+    slice_path.write_text(json.dumps({"data": chosen}), encoding="utf-8")
+    results = {}
+    for store in ("faiss", f"{milvus.url}/squad"):
+        config = Config(index_dir=tmp_path / store.split("/")[-1] / "index", store=store)
+        results[store] = evaluate(config, slice_path, limit=60, progress=False, embedder=embedder)
+    # Everything but the clock: recall, MRR, answers found, abstentions, thresholds.
+    faiss_result, milvus_result = (
+        {key: value for key, value in result.items() if key not in TIMINGS}
+        for result in results.values()
+    )
+    assert milvus_result == faiss_result and "recall@1" in faiss_result
+    questions = [qa["question"] for qa in chosen[0]["paragraphs"][0]["qas"][:3]]
+    answered = [
+        _answers_of(tmp_path / name / "index", embedder, questions) for name in ("faiss", "squad")
+    ]
+    assert answered[0] == answered[1]
+
+
+def test_adding_and_removing_articles(milvus, seed_copy, embedder, tmp_path):
+    """Incremental indexing: an added article is found, a removed one is gone, each generation
+    counts its own rows, and rows no kept generation sees are deleted from the collections."""
+    index_dir = tmp_path / "milvus-index"
+    config = _config(index_dir, milvus, "updates")
+    index_sources(config, [str(SAMPLE)], embedder=embedder)
+    article = _lighthouse(tmp_path)
+    # The same changes to a FAISS copy give the answers to compare with.
+    faiss_config = Config(index_dir=seed_copy)
+    for target in (config, faiss_config):
+        assert index_sources(target, [str(article)], embedder=embedder).added
+    both = [ENVOY, LIGHTHOUSE]
+    added = _answers_of(index_dir, embedder, both, as_of=AS_OF)
+    assert added == _answers_of(seed_copy, embedder, both, as_of=AS_OF)
+    assert "Marta Olsen" in added[1]["answer"]
+
+    for target in (config, faiss_config):
+        assert remove_articles(target, [SAMPLE_SOURCE], model=embedder.name)
+    removed = _answers_of(index_dir, embedder, both, as_of=AS_OF)
+    assert removed == _answers_of(seed_copy, embedder, both, as_of=AS_OF)
+    assert "Khalilzad" not in removed[0]["answer"]
+    manifest = Index.open(index_dir).manifest
+    assert (manifest.articles, manifest.paragraphs) == (1, 2)
+
+    # The sample's rows stay while the generation before the removal is kept; one more commit
+    # lets it go, and with it the rows only it could see.
+    assert _rows(milvus, "updates_paragraphs") == 25 + 2
+    index_sources(config, [str(SAMPLE)], embedder=embedder)
+    remove_articles(config, [SAMPLE_SOURCE], model=embedder.name)
+    assert _rows(milvus, "updates_paragraphs") == 25 + 2  # the re-added copy, still kept
+    index_sources(config, [str(article)], embedder=embedder)  # unchanged: no new generation
+    index_sources(config, [str(SAMPLE)], embedder=embedder)
+    assert _rows(milvus, "updates_paragraphs") == 25 + 2
+    assert Index.open(index_dir).manifest.paragraphs == 27
+
+
+def test_a_writer_that_fails_leaves_the_previous_generation(milvus, embedder, tmp_path):
+    """An error inside the writer after its rows reached Milvus (saved, never made live): the
+    previous generation answers as before, and the next writer takes those rows back."""
+    index_dir = tmp_path / "milvus-index"
+    config = _config(index_dir, milvus, "failing")
+    index_sources(config, [str(SAMPLE)], embedder=embedder)
+    before = _answers_of(index_dir, embedder, [ENVOY, LIGHTHOUSE], as_of=AS_OF)
+    generation = current_generation(index_dir)
+
+    with (
+        pytest.raises(RuntimeError, match="the disk caught fire"),
+        Writer(
+            index_dir, model=embedder.name, dimension=embedder.dimension, ranker="any"
+        ) as writer,
+    ):
+        writer.remove([SAMPLE_SOURCE])
+        lighthouse = embedder.encode_queries([LIGHTHOUSE_ARTICLE])
+        writer.vectors.add("paragraphs", np.array([7]), lighthouse, 9, 0)
+        writer.vectors.save(writer.work)  # everything sent to Milvus, then the crash
+        raise RuntimeError("the disk caught fire")
+
+    assert current_generation(index_dir) == generation
+    assert _rows(milvus, "failing_paragraphs", "removed != 0") == 25  # the marks are still there
+    assert _answers_of(index_dir, embedder, [ENVOY, LIGHTHOUSE], as_of=AS_OF) == before
+    index = Index.open(index_dir)
+    assert index.vector_store.count("paragraphs") == index.manifest.paragraphs == 25
+
+    assert index_sources(config, [str(_lighthouse(tmp_path))], embedder=embedder).added
+    after = _answers_of(index_dir, embedder, [ENVOY, LIGHTHOUSE], as_of=AS_OF)
+    # (Another article changes the keyword statistics, so the envoy's scores move a little.)
+    assert after[0]["answer"] == before[0]["answer"] and "Marta Olsen" in after[1]["answer"]
+    assert _rows(milvus, "failing_paragraphs", "removed != 0") == 0
+    assert _rows(milvus, "failing_paragraphs", "id == 7") == 0
+
+
+def test_a_killed_writer_leaves_the_previous_generation(milvus, embedder, tmp_path):
+    """A writer process killed (SIGKILL) after marking an article's rows removed: the previous
+    generation still answers with its counts, and the next writer succeeds."""
+    index_dir = tmp_path / "milvus-index"
+    config = _config(index_dir, milvus, "killed")
+    index_sources(config, [str(SAMPLE)], embedder=embedder)
+    before = _answers_of(index_dir, embedder, [ENVOY], as_of=AS_OF)
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        from pathlib import Path
+        from rag.store import Writer
+        writer = Writer(Path({str(index_dir)!r}), model={embedder.name!r},
+                        dimension={embedder.dimension}, ranker="any")
+        writer.remove([{SAMPLE_SOURCE!r}])
+        os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, timeout=120)
+    assert done.returncode == -signal.SIGKILL
+    assert _rows(milvus, "killed_paragraphs", "removed != 0") == 25
+
+    assert _answers_of(index_dir, embedder, [ENVOY], as_of=AS_OF) == before
+    assert Index.open(index_dir).vector_store.count("sentences") == 38
+    assert index_sources(config, [str(_lighthouse(tmp_path))], embedder=embedder).added
+    after = _answers_of(index_dir, embedder, [ENVOY], as_of=AS_OF)
+    assert after[0]["answer"] == before[0]["answer"]
+    assert Index.open(index_dir).manifest.paragraphs == 27
+
+
+def test_an_open_index_keeps_answering_its_generation(milvus, embedder, tmp_path):
+    """An Index opened on generation G searches and looks up G's vectors after G+1 and G+2
+    have removed them and been committed."""
+    index_dir = tmp_path / "milvus-index"
+    config = _config(index_dir, milvus, "held")
+    index_sources(config, [str(SAMPLE)], embedder=embedder)
+    held = Index.open(index_dir)
+    query = embedder.encode_queries([ENVOY])[0]
+    hits = held.search(query, 5)
+    ids = [i for i, _ in hits]
+    vectors = held.vectors("paragraphs", ids)
+
+    index_sources(config, [str(_lighthouse(tmp_path))], embedder=embedder)
+    remove_articles(config, [SAMPLE_SOURCE], model=embedder.name)
+    assert current_generation(index_dir) != held.generation
+    newest = Index.open(index_dir)
+    assert newest.manifest.paragraphs == 2
+    assert not set(ids) & {i for i, _ in newest.search(query, 5)}
+
+    assert held.search(query, 5) == hits
+    assert np.array_equal(held.vectors("paragraphs", ids), vectors)
+    assert held.vector_store.count("paragraphs") == 25
+
+
+def test_readers_during_writes_see_the_old_or_the_new_index(milvus, embedder, tmp_path):
+    """Questions asked while an article is added and removed get the answers of the index before
+    or after each change: never a mix, never an error."""
+    index_dir = tmp_path / "milvus-index"
+    config = _config(index_dir, milvus, "busy", as_of=AS_OF)
+    index_sources(config, [str(SAMPLE)], embedder=embedder)
+    pipeline = Pipeline(config, embedder=embedder)
+    before = pipeline.ask(LIGHTHOUSE).to_dict()
+    seen: list[dict] = []
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        reader = Pipeline(config, embedder=embedder)
+        while not stop.is_set():
+            try:
+                seen.append(reader.ask(LIGHTHOUSE).to_dict())
+            except BaseException as error:  # the finding itself: kept for the assert
+                errors.append(error)
+                return
+
+    threads = [threading.Thread(target=read) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        article = _lighthouse(tmp_path)
+        index_sources(config, [str(article)], embedder=embedder)
+        after = Pipeline(config, embedder=embedder).ask(LIGHTHOUSE).to_dict()
+        remove_articles(config, [str(article.resolve())], model=embedder.name)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=120)
+    assert not errors, f"a reader failed: {errors[0]!r}"
+    assert "Marta Olsen" in after["answer"] and "Marta Olsen" not in before["answer"]
+    assert seen and all(answer in (before, after) for answer in seen)
+
+
+def test_two_reader_processes_at_once(milvus, milvus_sample, tmp_path):
+    """Two processes search and look up the same Milvus-backed index at the same time and get
+    what this process gets."""
+    index = Index.open(milvus_sample)
+    ids = [int(i) for i in index.keywords.paragraph_ids]
+    queries = index.vectors("paragraphs", ids) + 0.05
+    np.save(tmp_path / "queries.npy", queries.astype(np.float32))
+    window = Allowed(DayRange(None, None, True), np.ones(len(ids), bool), np.array(ids))
+    expected = [[[i, round(s, 5)] for i, s in index.search(q, 7, window)] for q in queries]
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        import numpy as np
+        from rag.store import Index
+        from rag.store.vectors import Allowed, DayRange
+        index = Index.open({str(milvus_sample)!r})
+        ids = [int(i) for i in index.keywords.paragraph_ids]
+        window = Allowed(DayRange(None, None, True), np.ones(len(ids), bool), np.array(ids))
+        found = []
+        for _ in range(5):
+            for query in np.load({str(tmp_path / "queries.npy")!r}):
+                hits = index.search(query, 7, window)
+                index.vectors("sentences", [s for p in index.passages([h[0] for h in hits]).values()
+                                            for s in p.sentence_ids])
+                found.append([[i, round(s, 5)] for i, s in hits])
+        json.dump(found, sys.stdout)
+        """
+    )
+    readers = [
+        subprocess.Popen(
+            [sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    for reader in readers:
+        out, _ = reader.communicate(timeout=300)
+        assert reader.returncode == 0
+        assert json.loads(out) == expected * 5
+
+
+def test_a_store_other_than_the_index_s_needs_rebuild(milvus, milvus_sample, embedder, tmp_path):
+    copy = tmp_path / "index"
+    shutil.copytree(milvus_sample, copy)
+    for store in ("faiss", f"{milvus.url}/other"):
+        with pytest.raises(IndexFormatError) as refused:
+            index_sources(Config(index_dir=copy, store=store), [str(SAMPLE)], embedder=embedder)
+        assert str(refused.value) == (
+            f"{copy} keeps its vectors in {milvus.url}/sample, not {store}; add --rebuild to "
+            f"move them, or drop --store to keep {milvus.url}/sample."
+        )
+    # --rebuild moves the vectors back to FAISS files.
+    index_sources(
+        Config(index_dir=copy, store="faiss"), [str(SAMPLE)], rebuild=True, embedder=embedder
+    )
+    assert Index.open(copy).manifest.vectors["store"] == "faiss"
+    with pytest.raises(ConfigError, match="milvus://HOST:PORT"):
+        from_env({"RAG_STORE": "milvus://nowhere"})
+
+
+def test_milvus_collections_are_checked(milvus, embedder, tmp_path):
+    """A missing collection, a collection of another dimension, or rows that do not match the
+    manifest's counts are each a one-sentence error with what to do."""
+    index_dir = tmp_path / "milvus-index"
+    config = _config(index_dir, milvus, "checked")
+    index_sources(config, [str(SAMPLE)], embedder=embedder)
+    with pytest.raises(IndexFormatError) as other_size:
+        MilvusWriter(f"{milvus.url}/checked", None, 8, 99)
+    assert str(other_size.value) == (
+        f"The Milvus collection checked_paragraphs at {milvus.url}/checked holds 384-d vectors "
+        f"but this index needs 8-d; give the index another name "
+        f"(--store {milvus.url}/OTHER)."
+    )
+
+    client = MilvusClient(uri=f"http://127.0.0.1:{milvus.port}", timeout=10)
+    try:
+        client.delete("checked_sentences", filter="id > 0")
+        assert _rows(milvus, "checked_sentences") == 0  # a Strong read: the delete has landed
+        with pytest.raises(IndexFormatError) as uncounted:
+            Index.open(index_dir)
+        assert "holds 0 sentences of generation 1 but the manifest says 38" in str(uncounted.value)
+        assert str(uncounted.value).endswith(f"--index {index_dir} --rebuild")
+        client.drop_collection("checked_paragraphs")
+    finally:
+        client.close()
+    with pytest.raises(IndexFormatError) as missing:
+        Index.open(index_dir)
+    assert str(missing.value).startswith(
+        f"The Milvus collection checked_paragraphs at {milvus.url} is missing; rebuild with: "
+    )
+
+
+def test_server_down_then_restarted(tmp_path_factory, embedder, capsys):
+    """A server of its own: while it is down, `rag ask` and indexing say so in one sentence; after
+    a restart (a clean stop, then a kill) the index answers as before."""
+    server = MilvusServer(tmp_path_factory.mktemp("milvus-restart"))
+    server.start(timeout=60)
+    try:
+        index_dir = tmp_path_factory.mktemp("restart") / "index"
+        config = _config(index_dir, server, "restart", as_of=AS_OF)
+        index_sources(config, [str(SAMPLE)], embedder=embedder)
+        before = _answers_of(index_dir, embedder, [ENVOY], as_of=AS_OF)
+
+        server.stop()
+        down = (
+            f"The Milvus server at 127.0.0.1:{server.port} cannot be reached; start it (or "
+            "check the address given with --store) and try again."
+        )
+        assert main(["ask", ENVOY, "--index", str(index_dir)]) == 1
+        assert capsys.readouterr().err == f"error: {down}\n"
+        with pytest.raises(VectorStoreError) as refused:
+            index_sources(config, [str(SAMPLE)], embedder=embedder)
+        assert str(refused.value) == down
+
+        for graceful in (True, False):
+            server.start(timeout=60)
+            assert _answers_of(index_dir, embedder, [ENVOY], as_of=AS_OF) == before
+            server.stop(graceful=graceful)
+        server.start(timeout=60)
+        assert index_sources(
+            config, [str(_lighthouse(tmp_path_factory.mktemp("l")))], embedder=embedder
+        ).added
+        assert (
+            _answers_of(index_dir, embedder, [ENVOY], as_of=AS_OF)[0]["answer"]
+            == (before[0]["answer"])
+        )
+    finally:
+        server.stop()
