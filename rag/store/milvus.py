@@ -27,6 +27,7 @@ same paragraph re-added by a later generation gets a new row beside the old one.
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -60,6 +61,7 @@ BATCH = 2_000  # rows per insert, ids per query
 # timestamp later than every write of the generation.
 MARKER_PK = -1
 NEVER = 2**62
+_QUIET = logging.NullHandler()
 _MASK = 2**63 - 1
 _SALT = 0x9E3779B97F4A7C15  # any odd constant spreads the generation over the bits
 
@@ -136,6 +138,10 @@ def _explain(host: str, port: int, message: str) -> str:
 
 def _connect(host: str, port: int) -> Any:
     from pymilvus import MilvusClient
+
+    # pymilvus logs every failed call at ERROR; without a handler of the application's, Python
+    # would print those tracebacks beside the one sentence the error becomes here.
+    logging.getLogger("pymilvus").addHandler(_QUIET)
 
     with _talking(host, port):
         return MilvusClient(uri=f"http://{_display(host, port)}", timeout=CONNECT_TIMEOUT)
