@@ -126,10 +126,14 @@ def _rank(
     # Carried ids no longer in the index (an article removed since) or outside the window are
     # dropped.
     carried = np.asarray(carry if retriever == "hybrid" else (), dtype=np.int64)
-    usable = index.keywords.paragraph_ids
-    if allowed is not None:
-        usable = usable[allowed]
-    carried = carried[np.isin(carried, usable)].tolist()
+    if len(carried):
+        ids = index.keywords.paragraph_ids
+        rows = np.minimum(index.keywords.paragraph_rows(carried), max(len(ids) - 1, 0))
+        usable = (ids[rows] == carried) if len(ids) else np.zeros(len(carried), dtype=bool)
+        if allowed is not None:
+            usable &= allowed[rows]
+        carried = carried[usable]
+    carried = carried.tolist()
     candidates = np.array(list(dict.fromkeys([*keyword_ids, *dense_ids, *carried])), dtype=np.int64)
     if not len(candidates):
         return [], {}, {}

@@ -78,7 +78,7 @@ def candidate_features(
         cosines = index.vectors("sentences", keywords.sentence_ids[sentence_rows]) @ q
         np.maximum.at(sentence, owners, cosines)
         if query.terms:
-            scores = keywords.sentences.scores(list(query.terms))[sentence_rows]
+            scores = keywords.sentences.scores(list(query.terms), sentence_rows)
             np.maximum.at(sentence_bm25, owners, scores)
             # Sentence presence is read from the sentence matrix, weighted by paragraph IDF.
             in_sentence, _ = _presence(keywords.sentences, sentence_rows, query.terms)
@@ -113,18 +113,13 @@ def _presence(matrix_index, rows: np.ndarray, words: tuple[str, ...]) -> tuple[n
     question's IDF (terms the index has never seen count fully, as absent everywhere)."""
     if not words:
         return np.zeros((len(rows), 0), dtype=np.float32), np.zeros(0, dtype=np.float32)
-    matrix = matrix_index.matrix
-    vocabulary = matrix_index.vocabulary
-    total = matrix.shape[0]
-    known = [vocabulary[w] for w in words if w in vocabulary]
-    present = np.zeros((len(rows), len(words)), dtype=np.float32)
+    total = matrix_index.matrix.shape[0]
+    present, frequency = matrix_index.presence(rows, words)
     idf = np.full(len(words), np.log(1 + (total + 0.5) / 0.5), dtype=np.float32)
-    if known:
-        columns = matrix[:, known]
-        frequency = np.diff(columns.indptr).astype(np.float32)
-        positions = [i for i, w in enumerate(words) if w in vocabulary]
-        idf[positions] = np.log(1 + (total - frequency + 0.5) / (frequency + 0.5))
-        present[:, positions] = (columns.tocsr()[rows].toarray() > 0).astype(np.float32)
+    positions = [i for i, w in enumerate(words) if w in matrix_index.vocabulary]
+    if positions:
+        known = frequency[positions]
+        idf[positions] = np.log(1 + (total - known + 0.5) / (known + 0.5))
     return present, idf / idf.sum()
 
 

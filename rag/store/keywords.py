@@ -19,11 +19,21 @@ K1 = 1.5
 B = 0.75
 
 
+def _locate(found: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which rows are in the ascending array found, and where."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if not len(found):
+        return np.zeros(len(rows), dtype=bool), np.zeros(len(rows), dtype=np.int64)
+    where = np.minimum(np.searchsorted(found, rows), len(found) - 1)
+    return found[where] == rows, where
+
+
 class KeywordIndex:
     """BM25 over a fixed list of documents, each given as its list of terms."""
 
     def __init__(self, vocabulary: dict[str, int], matrix: sp.csc_matrix):
         self.vocabulary = vocabulary
+        matrix.sort_indices()  # each term's documents in order, for lookups by bisection
         self.matrix = matrix  # documents × terms, each cell the term's BM25 contribution
 
     @classmethod
@@ -52,12 +62,37 @@ class KeywordIndex:
         )
         return cls(vocabulary, matrix)
 
-    def scores(self, query_terms: Sequence[str]) -> np.ndarray:
-        """BM25 score of every document for the query, shape (documents,)."""
+    def scores(self, query_terms: Sequence[str], rows: np.ndarray | None = None) -> np.ndarray:
+        """BM25 score of every document for the query, shape (documents,); or of the given
+        rows only, at a cost that does not grow with the number of documents."""
         columns = sorted({self.vocabulary[t] for t in query_terms if t in self.vocabulary})
+        if rows is not None:
+            scores = np.zeros(len(rows), dtype=np.float32)
+            for column in columns:  # in the order the whole-matrix sum adds them
+                found, values = self._column(column)
+                hit, where = _locate(found, rows)
+                scores[hit] += values[where[hit]]
+            return scores
         if not columns:
             return np.zeros(self.matrix.shape[0], dtype=np.float32)
         return np.asarray(self.matrix[:, columns].sum(axis=1)).ravel()
+
+    def presence(self, rows: np.ndarray, words: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Whether each row holds each word (rows × words, 0/1), and each word's document
+        frequency (0 for a word the index has never seen)."""
+        present = np.zeros((len(rows), len(words)), dtype=np.float32)
+        frequency = np.zeros(len(words), dtype=np.float32)
+        for i, word in enumerate(words):
+            if word in self.vocabulary:
+                found, _ = self._column(self.vocabulary[word])
+                frequency[i] = len(found)
+                present[:, i] = _locate(found, rows)[0]
+        return present, frequency
+
+    def _column(self, column: int) -> tuple[np.ndarray, np.ndarray]:
+        """The documents holding a term (ascending) and its scores in them."""
+        start, end = self.matrix.indptr[column], self.matrix.indptr[column + 1]
+        return self.matrix.indices[start:end], self.matrix.data[start:end]
 
     def save(self, folder: Path, name: str) -> None:
         """Write name.npz and name.vocab.json into folder (no pickle)."""
