@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,6 +59,7 @@ CONNECT_TIMEOUT = 5.0  # seconds to reach the server before saying it is down
 CALL_TIMEOUT = 60.0  # seconds for one request
 SETTLE_TIMEOUT = 30.0  # seconds a collection may take to start serving after a load or restart
 BATCH = 2_000  # rows per insert, ids per query
+CACHED_VECTORS = 50_000  # per kind and reader: 77 MB of 384-d vectors
 # The marker row: never visible (added is past every generation); upserting it at save gives a
 # timestamp later than every write of the generation.
 MARKER_PK = -1
@@ -217,6 +220,12 @@ class MilvusReader:
             "guarantee_timestamp": int(description["timestamp"]),
         }
         self._counts = counts
+        # A generation's rows never change, so vectors read once are kept (the pipeline asks for
+        # the same candidates' vectors several times per question).
+        self._cache: dict[str, OrderedDict[int, np.ndarray]] = {
+            kind: OrderedDict() for kind in KINDS
+        }
+        self._cache_lock = threading.Lock()
 
     @classmethod
     def open(cls, generation: Path, number: int, manifest: Manifest, rebuild: str) -> MilvusReader:
@@ -324,11 +333,13 @@ class MilvusReader:
     def lookup(self, kind: str, ids: Sequence[int]) -> np.ndarray:
         """The vectors of these ids, in order, shape (n, dimension); KeyError if one is absent."""
         wanted = np.asarray(ids, dtype=np.int64).reshape(-1)
-        found: dict[int, list[float]] = {}
-        unique = np.unique(wanted)
+        cache = self._cache[kind]
+        with self._cache_lock:
+            known = {int(i): cache[int(i)] for i in np.unique(wanted) if int(i) in cache}
+        asked = [int(i) for i in np.unique(wanted) if int(i) not in known]
         with _talking(self.host, self.port):
-            for start in range(0, len(unique), BATCH):
-                chunk = ", ".join(str(int(i)) for i in unique[start : start + BATCH])
+            for start in range(0, len(asked), BATCH):
+                chunk = ", ".join(str(i) for i in asked[start : start + BATCH])
                 for row in _settled(
                     self.client.query,
                     self.collections[kind],
@@ -337,13 +348,19 @@ class MilvusReader:
                     timeout=CALL_TIMEOUT,
                     **self.consistency,
                 ):
-                    found[int(row["id"])] = row["vector"]
-        missing = [int(i) for i in unique if int(i) not in found]
+                    known[int(row["id"])] = np.asarray(row["vector"], dtype=np.float32)
+        missing = [i for i in asked if i not in known]
         if missing:
             raise KeyError(f"{len(missing)} ids are not in the index, such as {missing[0]}")
+        with self._cache_lock:
+            for i in asked:
+                cache[i] = known[i]
+                cache.move_to_end(i)
+            while len(cache) > CACHED_VECTORS:
+                cache.popitem(last=False)
         if not len(wanted):
             return np.zeros((0, self.dimension), dtype=np.float32)
-        return np.array([found[int(i)] for i in wanted], dtype=np.float32)
+        return np.stack([known[int(i)] for i in wanted])
 
     def close(self) -> None:
         """Let go of the connection (shared with other readers of the same server)."""
