@@ -421,8 +421,8 @@ def test_milvus_collections_are_checked(milvus, embedder, tmp_path):
 
 
 def test_server_down_then_restarted(tmp_path_factory, embedder, capsys):
-    """A server of its own: while it is down, `rag ask` and indexing say so in one sentence; after
-    a restart (a clean stop, then a kill) the index answers as before."""
+    """A server of its own: while it is down, `rag ask`, indexing and a pipeline opened before say
+    so in one sentence; after a restart (a clean stop, then a kill) the index answers as before."""
     server = MilvusServer(tmp_path_factory.mktemp("milvus-restart"))
     server.start(timeout=60)
     try:
@@ -430,6 +430,7 @@ def test_server_down_then_restarted(tmp_path_factory, embedder, capsys):
         config = _config(index_dir, server, "restart", as_of=AS_OF)
         index_sources(config, [str(SAMPLE)], embedder=embedder)
         before = _answers_of(index_dir, embedder, [ENVOY], as_of=AS_OF)
+        serving = Pipeline(Config(index_dir=index_dir, as_of=AS_OF), embedder=embedder)
 
         server.stop()
         down = (
@@ -441,6 +442,10 @@ def test_server_down_then_restarted(tmp_path_factory, embedder, capsys):
         with pytest.raises(VectorStoreError) as refused:
             index_sources(config, [str(SAMPLE)], embedder=embedder)
         assert str(refused.value) == down
+        with pytest.raises(VectorStoreError) as gone:  # opened before the server went away
+            serving.ask(ENVOY)
+        assert str(gone.value) == down
+        del serving
 
         for graceful in (True, False):
             server.start(timeout=60)

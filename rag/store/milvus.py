@@ -64,7 +64,6 @@ CACHED_VECTORS = 50_000  # per kind and reader: 77 MB of 384-d vectors
 # timestamp later than every write of the generation.
 MARKER_PK = -1
 NEVER = 2**62
-_QUIET = logging.NullHandler()
 _MASK = 2**63 - 1
 _SALT = 0x9E3779B97F4A7C15  # any odd constant spreads the generation over the bits
 
@@ -142,9 +141,9 @@ def _explain(host: str, port: int, message: str) -> str:
 def _connect(host: str, port: int) -> Any:
     from pymilvus import MilvusClient
 
-    # pymilvus logs every failed call at ERROR; without a handler of the application's, Python
-    # would print those tracebacks beside the one sentence the error becomes here.
-    logging.getLogger("pymilvus").addHandler(_QUIET)
+    # pymilvus prints every failed call's traceback to stderr (its own handler, set up when it is
+    # imported); here each failure becomes one sentence instead, so only the fatal ones are left.
+    logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
 
     with _talking(host, port):
         return MilvusClient(uri=f"http://{_display(host, port)}", timeout=CONNECT_TIMEOUT)
