@@ -1,9 +1,11 @@
-"""The index on disk: FAISS vectors with explicit ids, SQLite for text and offsets, a manifest.
+"""The index on disk: vectors with explicit ids, SQLite for text and offsets, a manifest.
 
 Layout of an index folder:
 
     index/CURRENT            name of the live generation, replaced atomically
-    index/gen-000007/        manifest.json, paragraphs.faiss, sentences.faiss, index.sqlite
+    index/gen-000007/        manifest.json, index.sqlite, keyword matrices, and the vectors:
+                             paragraphs.faiss, sentences.faiss (+ paragraphs.hnsw.* when large),
+                             or rows in Milvus collections that the manifest names
     index/.lock              held by the one writer at a time
 
 A writer builds the next generation in a temporary folder, renames it into place, then swaps

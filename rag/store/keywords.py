@@ -21,7 +21,8 @@ B = 0.75
 
 def _locate(found: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Which rows are in the ascending array found, and where."""
-    rows = np.asarray(rows, dtype=np.int64)
+    # In found's own type: searchsorted would otherwise convert (copy) all of found per call.
+    rows = np.asarray(rows, dtype=found.dtype)
     if not len(found):
         return np.zeros(len(rows), dtype=bool), np.zeros(len(rows), dtype=np.int64)
     where = np.minimum(np.searchsorted(found, rows), len(found) - 1)
@@ -64,18 +65,21 @@ class KeywordIndex:
 
     def scores(self, query_terms: Sequence[str], rows: np.ndarray | None = None) -> np.ndarray:
         """BM25 score of every document for the query, shape (documents,); or of the given
-        rows only, at a cost that does not grow with the number of documents."""
+        rows only, at a cost that does not grow with the number of documents. Terms are added
+        in one fixed order (by column), so both give the same sums to the last bit."""
         columns = sorted({self.vocabulary[t] for t in query_terms if t in self.vocabulary})
         if rows is not None:
             scores = np.zeros(len(rows), dtype=np.float32)
-            for column in columns:  # in the order the whole-matrix sum adds them
+            for column in columns:
                 found, values = self._column(column)
                 hit, where = _locate(found, rows)
                 scores[hit] += values[where[hit]]
             return scores
-        if not columns:
-            return np.zeros(self.matrix.shape[0], dtype=np.float32)
-        return np.asarray(self.matrix[:, columns].sum(axis=1)).ravel()
+        scores = np.zeros(self.matrix.shape[0], dtype=np.float32)
+        for column in columns:  # a term's documents are distinct: one fancy-indexed add each
+            found, values = self._column(column)
+            scores[found] += values
+        return scores
 
     def presence(self, rows: np.ndarray, words: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Whether each row holds each word (rows × words, 0/1), and each word's document
