@@ -440,7 +440,7 @@ class MilvusWriter:
             metric_type=spec["metric_type"],
             params=spec["params"],
         )
-        # Created with its index, the collection is loaded and ready to search.
+        # Created with its index, the collection starts loading; load_collection waits for it.
         self.client.create_collection(
             collection,
             schema=schema,
@@ -448,7 +448,7 @@ class MilvusWriter:
             consistency_level="Bounded",
             timeout=CALL_TIMEOUT,
         )
-        self.client.load_collection(collection, timeout=CALL_TIMEOUT)  # waits until loaded
+        self.client.load_collection(collection, timeout=CALL_TIMEOUT)
 
     def _undo(self, kind: str) -> None:
         """Delete the rows an earlier writer of this generation (or a later number) left, and
