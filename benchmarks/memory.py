@@ -22,6 +22,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -57,8 +58,21 @@ def sentence(rng: np.random.Generator, words: list[str]) -> str:
     return text[:1].upper() + text[1:] + "."
 
 
-def build(index_dir: Path, paragraphs: int, seed: int = 0) -> None:
-    """Write a synthetic index of `paragraphs` paragraphs through the real index writer."""
+def random_unit(rng: np.random.Generator, n: int) -> np.ndarray:
+    """n random unit vectors."""
+    vectors = rng.standard_normal((n, DIMENSION))
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
+def build(
+    index_dir: Path,
+    paragraphs: int,
+    seed: int = 0,
+    draw: Callable[[np.random.Generator, int], np.ndarray] = random_unit,
+) -> dict[str, float]:
+    """Write a synthetic index of `paragraphs` paragraphs through the real index writer, with
+    vectors from draw (n unit vectors: paragraphs first, then their sentences); returns the
+    seconds spent adding articles and committing."""
     from rag.chunk import Paragraph
     from rag.config import DEFAULT_MODEL
     from rag.embed import ParagraphVectors
@@ -92,8 +106,7 @@ def build(index_dir: Path, paragraphs: int, seed: int = 0) -> None:
                 Paragraph(a * 100 + i + 1, a, i + 1, None, t, s, (Span(0, len(t)),))
                 for i, (t, s) in enumerate(zip(texts, spans, strict=True))
             ]
-            vectors = rng.standard_normal((PER_ARTICLE * (1 + SENTENCES), DIMENSION))
-            vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+            vectors = draw(rng, PER_ARTICLE * (1 + SENTENCES))
             writer.add(
                 article,
                 records,
@@ -103,8 +116,13 @@ def build(index_dir: Path, paragraphs: int, seed: int = 0) -> None:
                 ],
                 a + 1,
             )
+            if a and a % 10_000 == 0:
+                print(f"  {a * PER_ARTICLE:,} paragraphs added", flush=True)
+        added = time.perf_counter()
         writer.commit([f"synthetic:{paragraphs}:{seed}"])
-    print(f"built {paragraphs:,} paragraphs in {time.perf_counter() - started:.0f} s", flush=True)
+    finished = time.perf_counter()
+    print(f"built {paragraphs:,} paragraphs in {finished - started:.0f} s", flush=True)
+    return {"add_s": added - started, "commit_s": finished - added}
 
 
 def ensure(index_dir: Path, paragraphs: int) -> Path:

@@ -17,7 +17,16 @@ from rag.ingest import Article, Block
 from rag.pipeline import Pipeline, index_sources
 from rag.store import Index, Writer, current_generation
 from rag.store import vectors as store_vectors
-from rag.store.vectors import GRAPH_IDS, PARAGRAPH_GRAPH, Allowed, DayRange, describe
+from rag.store.vectors import (
+    GRAPH_IDS,
+    PARAGRAPH_GRAPH,
+    Allowed,
+    DayRange,
+    describe,
+    milvus_address,
+    same_store,
+    store_error,
+)
 from rag.text import Span
 from tests.conftest import SAMPLE
 
@@ -154,3 +163,17 @@ def test_the_sample_answers_the_same_through_a_graph(
     pipeline = Pipeline(Config(index_dir=index_dir), embedder=embedder)
     for question in QUESTIONS:
         assert pipeline.ask(question).to_dict() == seed_pipeline.ask(question).to_dict()
+
+
+def test_store_names_are_read_and_compared_by_what_they_mean():
+    assert milvus_address("milvus://127.0.0.1:19530") == ("127.0.0.1", 19530, "rag")
+    assert milvus_address("milvus://[::1]:19530/news") == ("::1", 19530, "news")
+    assert milvus_address("milvus://host") is None
+    assert milvus_address("milvus://host:99999") is None
+    assert store_error("faiss") is None and store_error("milvus://h:1/news") is None
+    assert store_error("milvus:/h:1") == (
+        "--store must be faiss or milvus://HOST:PORT[/NAME], not 'milvus:/h:1'."
+    )
+    assert same_store("milvus://h:19530", "milvus://h:19530/rag")
+    assert not same_store("milvus://h:19530/news", "milvus://h:19530/rag")
+    assert not same_store("faiss", "milvus://h:19530")

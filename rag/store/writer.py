@@ -31,7 +31,14 @@ from rag.store.layout import (
     database_counts,
     remove_generation,
 )
-from rag.store.vectors import FAISS, day_number, open_vector_writer, store_error, store_of
+from rag.store.vectors import (
+    FAISS,
+    day_number,
+    open_vector_writer,
+    same_store,
+    store_error,
+    store_of,
+)
 from rag.text import terms
 
 _SCHEMA = """
@@ -127,7 +134,7 @@ class Writer:
                     f"{self.model!r} ({self.dimension}-d) was requested; add --rebuild to replace "
                     f"it, or drop --model to keep {old.model!r}."
                 )
-            if store is not None and store != store_of(old):
+            if store is not None and not same_store(store, store_of(old)):
                 raise IndexFormatError(
                     f"{self.dir} keeps its vectors in {store_of(old)}, not {store}; add --rebuild "
                     f"to move them, or drop --store to keep {store_of(old)}."
