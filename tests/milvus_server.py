@@ -30,7 +30,17 @@ GRPC_PORT = 19530
 HEALTH_PORT = 9091
 # Shutdown hangs once a collection is loaded unless the graceful stop is bounded; a short etcd
 # session lets a restarted server take over at once instead of waiting for the old one to expire.
-EXTRA_CONFIG = {"common.gracefulStopTimeout": "3", "common.session.ttl": "5"}
+# The query coordinator checks loads and pulls the nodes' state every 100 ms instead of every
+# 1000/500 ms, and the proxy ticks every 50 ms instead of 200: a new collection serves, and a
+# restarted server's collections serve again, seconds sooner, and a Strong read (or one that
+# waits for a generation's timestamp) waits a quarter as long. Nothing else changes.
+EXTRA_CONFIG = {
+    "common.gracefulStopTimeout": "3",
+    "common.session.ttl": "5",
+    "queryCoord.checkInterval": "100",
+    "queryCoord.distPullInterval": "100",
+    "proxy.timeTickInterval": "50",
+}
 
 
 # `ip link set lo up`, as a Python one-liner: ioctl SIOCSIFFLAGS with IFF_UP.
@@ -56,8 +66,10 @@ class MilvusServer:
         """The store setting that reaches this server."""
         return f"milvus://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60) -> None:
-        """Start the server and its forwarder; raise when it is not serving within timeout."""
+    def start(self, timeout: float = 60, wait: bool = True) -> None:
+        """Start the server and its forwarder; raise when it is not serving within timeout.
+        With wait=False return once the forwarder is up; wait_ready then waits for the server
+        (other work can be done while it starts)."""
         # The one installed beside this Python (the virtualenv's), else the one on PATH.
         executable = Path(sys.executable).with_name("milvus-server")
         if not executable.is_file():
@@ -83,6 +95,15 @@ class MilvusServer:
             )
         try:
             self._start_forwarder()
+        except BaseException:
+            self.stop()
+            raise
+        if wait:
+            self.wait_ready(timeout)
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Wait for a started server to serve; stop it and raise when it does not in time."""
+        try:
             self._wait(time.monotonic() + timeout)
         except BaseException:
             self.stop()
