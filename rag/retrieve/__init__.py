@@ -115,7 +115,7 @@ def _rank(
     query = QueryTerms.of(question)
     keyword = index.keywords.paragraphs.scores(list(query.terms))
     # Rows of keywords.paragraph_ids the question may use (None: all of them).
-    allowed = when.allowed(index.days()) if when is not None and when.filters else None
+    allowed = index.allowed(when.day_range()) if when is not None and when.filters else None
     pool = max(CANDIDATES, depth) if retriever == "hybrid" else depth
     dense_ids = (
         [pid for pid, _ in index.search(q, pool, _allowed(index, when, allowed))]

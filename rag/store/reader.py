@@ -26,7 +26,7 @@ from rag.store.layout import (
     database_counts,
     pin_generation,
 )
-from rag.store.vectors import Allowed, VectorReader, open_vector_reader
+from rag.store.vectors import Allowed, DayRange, VectorReader, open_vector_reader
 from rag.text import Span
 
 
@@ -84,6 +84,7 @@ class Index:
         self.database = database
         self.keywords = keywords
         self._days: np.ndarray | None = None
+        self._allowed: dict[DayRange, np.ndarray | None] = {}
 
     @classmethod
     def open(cls, index_dir: Path, *, model: str | None = None) -> Index:
@@ -191,6 +192,17 @@ class Index:
                 dtype=np.float64,
             )
         return self._days
+
+    def allowed(self, days: DayRange) -> np.ndarray | None:
+        """Which paragraphs (rows of keywords.paragraph_ids) a day range lets a question use;
+        None when it leaves none out. Kept for the last few ranges: the questions of one day
+        are all asked as of that day."""
+        if days not in self._allowed:
+            rows = days.mask(self.days())
+            if len(self._allowed) >= 8:
+                self._allowed.pop(next(iter(self._allowed)))
+            self._allowed[days] = None if rows.all() else rows
+        return self._allowed[days]
 
     def vectors(self, kind: str, ids: Sequence[int]) -> np.ndarray:
         """The stored vectors of the given paragraph or sentence ids, in order, shape (n, dim)."""
