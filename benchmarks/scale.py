@@ -12,7 +12,7 @@ collection has the clustered shape of real text; its sentences are their paragra
 noise. Recall is measured with real SQuAD questions embedded by the same model.
 
     python benchmarks/scale.py [--paragraphs 1000000] [--index index/bench-scale]
-    python benchmarks/scale.py --sizes   # exact vs graph search time by size: the threshold
+    python benchmarks/scale.py --sizes   # exact vs approximate search by size: the threshold
 """
 
 from __future__ import annotations
@@ -187,21 +187,16 @@ def measure(index_dir: Path, questions: int, queries: Path, threads: int) -> dic
 
 
 def refresh(index_dir: Path) -> bool:
-    """Rewrite one article through the index writer when the index's graph was built with
-    other parameters than this version's, so that the commit rebuilds the graph; True if so."""
+    """Rewrite one article through the index writer when the index's approximate search was
+    built otherwise than this version builds it, so that the commit rebuilds it; True if so."""
     from rag.chunk import Paragraph
     from rag.embed import ParagraphVectors
     from rag.ingest import Article, Block
     from rag.store import Index, Writer
-    from rag.store.vectors import HNSW_EF_CONSTRUCTION, HNSW_M
     from rag.text import Span
 
     index = Index.open(index_dir)
-    graph = index.manifest.vectors.get("paragraphs", {})
-    if graph.get("index") != "hnsw" or (graph["M"], graph["efConstruction"]) == (
-        HNSW_M,
-        HNSW_EF_CONSTRUCTION,
-    ):
+    if index.manifest.vectors.get("paragraphs", {}).get("index") in ("ivf", "flat"):
         return False
     info = index.articles()[0]
     passages = index.article_paragraphs(info.id)
@@ -224,42 +219,45 @@ def refresh(index_dir: Path) -> bool:
     ) as writer:
         writer.add(article, records, vectors, info.id)
         writer.commit([])
-    print(f"rewrote one article and rebuilt the graph in {time.perf_counter() - started:.0f} s")
+    print(
+        f"rewrote one article and rebuilt the approximate index in "
+        f"{time.perf_counter() - started:.0f} s"
+    )
     return True
 
 
 def sizes() -> None:
-    """Time of one exact search and one graph search (with re-ranking) by index size."""
+    """Time of one exact search and one approximate search (with re-ranking) by index size."""
     import faiss
 
-    from rag.store.vectors import HNSW_EF_SEARCH, build_graph
+    from rag.store.vectors import PROBES, build_ann
 
     texts, questions = squad_texts()
     cache = ROOT / "index" / "bench-scale"
     draw = Clustered(embedded(cache, "bases", texts))
     q = embedded(cache, "questions", questions)[:200]
     rng = np.random.default_rng(0)
-    print(f"{'paragraphs':>10} {'exact':>9} {'graph':>9} {'recall@10':>9}")
+    print(f"{'paragraphs':>10} {'exact':>9} {'IVF':>9} {'recall@10':>9}")
     for n in (10_000, 25_000, 50_000, 100_000, 200_000):
         vectors = draw(rng, n * (1 + SENTENCES))[:n]
         flat = faiss.IndexIDMap2(faiss.IndexFlatIP(DIMENSION))
         flat.add_with_ids(vectors, np.arange(n, dtype=np.int64))
-        graph, _ = build_graph(flat)
-        params = faiss.SearchParametersHNSW(efSearch=HNSW_EF_SEARCH)
+        ann, _ = build_ann(flat)
+        params = faiss.SearchParametersIVF(nprobe=PROBES)
         started = time.perf_counter()
         exact = [flat.search(v[None], 100)[1][0] for v in q]
         exact_ms = (time.perf_counter() - started) * 1000 / len(q)
         started = time.perf_counter()
         found = []
         for v in q:
-            candidates = graph.search(v[None], 200, params=params)[1][0]
+            candidates = ann.search(v[None], 200, params=params)[1][0]
             candidates = candidates[candidates >= 0]
             found.append(candidates[np.argsort(-(vectors[candidates] @ v))][:100])
-        graph_ms = (time.perf_counter() - started) * 1000 / len(q)
+        ann_ms = (time.perf_counter() - started) * 1000 / len(q)
         recall = np.mean(
             [len(set(f[:10]) & set(e[:10])) / 10 for f, e in zip(found, exact, strict=True)]
         )
-        print(f"{n:>10,} {exact_ms:>7.2f}ms {graph_ms:>7.2f}ms {recall:>9.3f}", flush=True)
+        print(f"{n:>10,} {exact_ms:>7.2f}ms {ann_ms:>7.2f}ms {recall:>9.3f}", flush=True)
 
 
 def main() -> None:
@@ -267,7 +265,7 @@ def main() -> None:
     parser.add_argument("--paragraphs", type=int, default=1_000_000)
     parser.add_argument("--questions", type=int, default=100)
     parser.add_argument("--index", type=Path, default=Path("index/bench-scale"))
-    parser.add_argument("--sizes", action="store_true", help="exact vs graph search by size")
+    parser.add_argument("--sizes", action="store_true", help="exact vs approximate search by size")
     # One thread per question by default: on a busy 2-core machine, two threads that wait on
     # each other made one query embedding 16x slower (490 ms against 30 ms); a server gets its
     # parallelism from concurrent sessions.
@@ -300,7 +298,7 @@ def main() -> None:
         timing = build(index_dir, args.paragraphs, draw=Clustered(bases))
         timing_path.write_text(json.dumps(timing))
     elif refresh(index_dir):
-        print("the graph was built with other parameters: rebuilt by the next commit", flush=True)
+        print("the approximate index was rebuilt by the next commit", flush=True)
     timing = json.loads(timing_path.read_text())
     child = subprocess.run(
         [
@@ -329,7 +327,7 @@ def main() -> None:
     )
     parts = {
         "paragraph vectors (exact)": ["paragraphs.faiss"],
-        "paragraph graph": ["paragraphs.hnsw.faiss", "paragraphs.hnsw.ids.npy"],
+        "paragraph inverted file (IVF)": ["paragraphs.ivf.faiss", "paragraphs.ivf.ids.npy"],
         "sentence vectors": ["sentences.faiss"],
         "text, offsets, entities (SQLite)": ["index.sqlite"],
     }
@@ -351,7 +349,7 @@ def main() -> None:
     )
     print(f"answers: p50 {row['p50_ms']:.1f} ms, p95 {row['p95_ms']:.1f} ms")
     print(
-        f"search of {row['queries']} SQuAD questions: graph {row['search_ms']:.2f} ms, exact "
+        f"search of {row['queries']} SQuAD questions: approximate {row['search_ms']:.2f} ms, exact "
         f"{row['exact_ms']:.2f} ms ({row['exact_ms'] / row['search_ms']:.0f}x); recall against "
         f"exact @10 {row['recall']['10']:.3f}, @100 {row['recall']['100']:.3f}"
     )

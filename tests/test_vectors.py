@@ -1,5 +1,5 @@
-"""The FAISS vector store by size: exact search for small indexes, an HNSW graph with exact
-re-ranking above the threshold, kept correct through removals, replacements and filters."""
+"""The FAISS vector store by size: exact search for small indexes, an inverted file (IVF) with
+exact re-ranking above the threshold, kept correct through removals, replacements and filters."""
 
 from __future__ import annotations
 
@@ -18,8 +18,8 @@ from rag.pipeline import Pipeline, index_sources
 from rag.store import Index, Writer, current_generation
 from rag.store import vectors as store_vectors
 from rag.store.vectors import (
-    GRAPH_IDS,
-    PARAGRAPH_GRAPH,
+    ANN_IDS,
+    PARAGRAPH_ANN,
     Allowed,
     DayRange,
     describe,
@@ -40,8 +40,10 @@ QUESTIONS = (
 
 @pytest.fixture
 def small_threshold(monkeypatch):
-    """Indexes of more than 100 paragraphs get a graph (the real threshold is 50,000)."""
+    """Indexes of more than 100 paragraphs get an inverted file (the real threshold is 50,000),
+    all of whose lists are probed, so that approximate search must find the exact top."""
     monkeypatch.setattr(store_vectors, "EXACT_UP_TO", 100)
+    monkeypatch.setattr(store_vectors, "PROBES", 1024)
 
 
 def _vectors(n: int, seed: int) -> np.ndarray:
@@ -73,18 +75,19 @@ def test_a_small_index_stays_exact(tmp_path):
     _write(tmp_path / "index", range(60), _vectors(60, 0))
     index = Index.open(tmp_path / "index")
     assert index.manifest.vectors["paragraphs"] == {"index": "flat", "storage": "float32"}
-    assert not (index.generation / PARAGRAPH_GRAPH).exists()
+    assert not (index.generation / PARAGRAPH_ANN).exists()
     assert describe(index.manifest.vectors).startswith("faiss: paragraphs exact (float32)")
 
 
-def test_a_large_index_searches_a_graph_and_reranks_exactly(tmp_path, small_threshold):
+def test_a_large_index_searches_an_inverted_file_and_reranks_exactly(tmp_path, small_threshold):
     vectors = _vectors(400, 0)
     _write(tmp_path / "index", range(400), vectors)
     index = Index.open(tmp_path / "index")
-    graph = index.manifest.vectors["paragraphs"]
-    assert graph["index"] == "hnsw" and graph["storage"] == "sq8" and graph["rerank"] == "exact"
-    assert (graph["nodes"], graph["stale"]) == (400, 0)
-    assert "HNSW (M 32" in describe(index.manifest.vectors)
+    ann = index.manifest.vectors["paragraphs"]
+    assert ann["index"] == "ivf" and ann["storage"] == "sq8" and ann["rerank"] == "exact"
+    # About 4·√n lists, a power of two.
+    assert (ann["lists"], ann["vectors"], ann["stale"], ann["trained_on"]) == (64, 400, 0, 400)
+    assert "IVF (64 lists, 1024 probed" in describe(index.manifest.vectors)
     for query in _vectors(20, 1):
         hits = index.search(query, 10)
         assert [pid for pid, _ in hits] == _exact(vectors, list(range(400)), query, 10)
@@ -94,8 +97,9 @@ def test_a_large_index_searches_a_graph_and_reranks_exactly(tmp_path, small_thre
 
 
 @pytest.mark.parametrize("share", [0.5, 0.03])
-def test_allowed_rows_and_days_filter_the_graph(tmp_path, small_threshold, share):
-    """A wide filter walks the graph, a narrow one (under SPARSE_SHARE) scans exactly."""
+def test_allowed_rows_and_days_filter_the_inverted_file(tmp_path, small_threshold, share):
+    """A wide filter is a bitmap over the inverted file, a narrow one (under SPARSE_SHARE) is an
+    exact scan of the allowed paragraphs."""
     vectors = _vectors(400, 0)
     _write(tmp_path / "index", range(400), vectors)
     index = Index.open(tmp_path / "index")
@@ -114,15 +118,15 @@ def test_removed_and_replaced_paragraphs_are_never_found_by_their_old_vectors(
     vectors = _vectors(400, 0)
     path = tmp_path / "index"
     _write(path, range(400), vectors)
-    # Remove 30 articles and replace one with a new vector: the graph keeps the old nodes,
-    # masked (30 + 1 stale of 370 live is under the rebuild share).
+    # Remove 30 articles and replace one with a new vector: the inverted file keeps the old
+    # vectors, masked (30 + 1 stale of 370 live is under the rebuild share).
     query = _vectors(1, 9)[0]
     replaced = vectors.copy()
     replaced[5] = query
     _write(path, range(5, 6), replaced, remove=range(300, 330))
     index = Index.open(path)
-    graph = index.manifest.vectors["paragraphs"]
-    assert (graph["nodes"], graph["stale"], index.manifest.paragraphs) == (401, 31, 370)
+    ann = index.manifest.vectors["paragraphs"]
+    assert (ann["vectors"], ann["stale"], index.manifest.paragraphs) == (401, 31, 370)
     live = [i for i in range(400) if not 300 <= i < 330]
     for q in [*_vectors(20, 1), *vectors[300:310]]:
         hits = [pid for pid, _ in index.search(q, 10)]
@@ -130,36 +134,53 @@ def test_removed_and_replaced_paragraphs_are_never_found_by_their_old_vectors(
         assert hits == _exact(replaced, live, q, 10)
     top, score = index.search(query, 1)[0]
     assert top == 1005 and score == pytest.approx(1.0, abs=1e-5)  # the new vector, not the old
-    # Past the share, the next commit rebuilds the graph from the live vectors only.
+    # Past the share, the next commit rebuilds the inverted file from the live vectors only.
     _write(path, range(0), vectors, remove=range(200, 300))
-    graph = Index.open(path).manifest.vectors["paragraphs"]
-    assert (graph["nodes"], graph["stale"]) == (270, 0)
+    ann = Index.open(path).manifest.vectors["paragraphs"]
+    assert (ann["vectors"], ann["stale"], ann["trained_on"]) == (270, 0, 270)
     # Below the threshold the index goes back to exact search.
     _write(path, range(0), vectors, remove=range(0, 200))
     index = Index.open(path)
     assert index.manifest.vectors["paragraphs"]["index"] == "flat"
-    assert not (index.generation / PARAGRAPH_GRAPH).exists()
+    assert not (index.generation / PARAGRAPH_ANN).exists()
 
 
-def test_a_damaged_graph_is_refused_naming_the_file(tmp_path, small_threshold):
+def test_an_index_grown_past_its_lists_is_fitted_again(tmp_path, small_threshold):
+    vectors = _vectors(1200, 0)
+    path = tmp_path / "index"
+    _write(path, range(200), vectors)
+    _write(path, range(200, 800), vectors)  # 800 = 4 × 200: the same lists, vectors added
+    ann = Index.open(path).manifest.vectors["paragraphs"]
+    assert (ann["lists"], ann["trained_on"], ann["vectors"]) == (64, 200, 800)
+    _write(path, range(800, 1200), vectors)  # past 4 × 200: fitted again, more lists
+    index = Index.open(path)
+    ann = index.manifest.vectors["paragraphs"]
+    assert (ann["lists"], ann["trained_on"], ann["vectors"]) == (128, 1200, 1200)
+    for query in _vectors(10, 1):
+        hits = [pid for pid, _ in index.search(query, 10)]
+        assert hits == _exact(vectors, list(range(1200)), query, 10)
+
+
+def test_a_damaged_inverted_file_is_refused_naming_the_file(tmp_path, small_threshold):
     _write(tmp_path / "index", range(200), _vectors(200, 0))
     generation = current_generation(tmp_path / "index")
-    np.save(generation / GRAPH_IDS, np.arange(10, dtype=np.int64))
-    with pytest.raises(IndexFormatError, match=r"paragraphs.hnsw.faiss holds 200 vectors"):
+    np.save(generation / ANN_IDS, np.arange(10, dtype=np.int64))
+    with pytest.raises(IndexFormatError, match=r"paragraphs.ivf.faiss holds 200 vectors"):
         Index.open(tmp_path / "index")
-    (generation / GRAPH_IDS).write_bytes(b"not numpy")
-    with pytest.raises(IndexFormatError, match=r"paragraphs.hnsw.ids.npy is missing or damaged"):
+    (generation / ANN_IDS).write_bytes(b"not numpy")
+    with pytest.raises(IndexFormatError, match=r"paragraphs.ivf.ids.npy is missing or damaged"):
         Index.open(tmp_path / "index")
 
 
-def test_the_sample_answers_the_same_through_a_graph(
+def test_the_sample_answers_the_same_through_an_inverted_file(
     tmp_path, monkeypatch, embedder, seed_pipeline
 ):
     monkeypatch.setattr(store_vectors, "EXACT_UP_TO", 10)
+    monkeypatch.setattr(store_vectors, "PROBES", 1024)
     index_dir = tmp_path / "index"
     index_sources(Config(index_dir=index_dir), [str(SAMPLE)], embedder=embedder)
     manifest = json.loads((current_generation(index_dir) / "manifest.json").read_text())
-    assert manifest["vectors"]["paragraphs"]["index"] == "hnsw"
+    assert manifest["vectors"]["paragraphs"]["index"] == "ivf"
     pipeline = Pipeline(Config(index_dir=index_dir), embedder=embedder)
     for question in QUESTIONS:
         assert pipeline.ask(question).to_dict() == seed_pipeline.ask(question).to_dict()

@@ -4,9 +4,9 @@ The index folder always keeps the text, offsets, keywords and manifest; the para
 sentence vectors live in a vector store chosen when the index is built:
 
 - "faiss" (the default): FAISS files inside each generation folder. Paragraphs are searched
-  exactly up to EXACT_UP_TO of them; above that an HNSW graph over 8-bit codes finds candidates,
-  which are re-ranked against the exact vectors. Sentence vectors are only ever looked up by id
-  (never searched), so they are kept flat and memory-mapped.
+  exactly up to EXACT_UP_TO of them; above that an inverted file (IVF) of 8-bit codes finds
+  candidates, which are re-ranked against the exact vectors. Sentence vectors are only ever
+  looked up by id (never searched), so they are kept flat and memory-mapped.
 - "milvus://HOST:PORT[/NAME]": Milvus collections (rag.store.milvus), for vectors past one box.
 
 Readers and writers meet here: `open_vector_reader` and `open_vector_writer` pick the store from
@@ -34,29 +34,31 @@ KINDS = ("paragraphs", "sentences")
 FAISS = "faiss"
 MILVUS_SCHEME = "milvus://"
 
-# Paragraph search is exact up to this many paragraphs, and approximate (HNSW) above it. Measured
-# by `python benchmarks/scale.py --sizes`: exact search of one question costs about 0.25 ms per
-# 1,000 paragraphs on 2 cores (12 ms at 50,000, 24 ms at 100,000), the graph about 0.4 ms at
-# any size; below 50,000 the exact scan is cheap enough to keep its perfect recall.
+# Paragraph search is exact up to this many paragraphs, and approximate above it. Exact search of
+# one question costs about 0.22 ms per 1,000 paragraphs on one core (13.5 ms at 60,000, 165 ms at
+# a million; benchmarks/scale.py), the approximate index 2 to 7 ms at any size.
 EXACT_UP_TO = 50_000
-# HNSW: links per node, candidate-list width while building and while searching (at least; it
-# grows with k). Measured by benchmarks/scale.py on a million paragraphs: building with width 200
-# instead of 80 lifted recall against exact search more than any search width could (at 200,000
-# paragraphs, recall@100 0.987 against 0.967 at search width 128).
-HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 200
-HNSW_EF_SEARCH = 512
-# The graph is rebuilt once the vectors it holds for removed or replaced paragraphs exceed this
-# share of the live ones (HNSW cannot delete; until then they are masked out of every search).
+# The approximate index: an inverted file of 8-bit codes (IVF, SQ8) with about 4·√n lists (a
+# power of two), PROBES of them searched per question; its best candidates are re-ranked by exact
+# inner product. Measured by benchmarks/scale.py on a million paragraphs with SQuAD questions:
+# recall@100 against exact search 0.997 at 32 probes and 0.998 at 64 (3 ms), where an HNSW graph
+# (M 32, built with width 200) reached 0.963 at search width 512 and no more at 2,048.
+LISTS_PER_ROOT = 4
+PROBES = 64
+# The lists were fitted to the vectors of the build: once the index has grown past this many
+# times its size then, they are fitted again.
+GROWTH = 4
+# The index is rebuilt once the vectors it holds for removed or replaced paragraphs exceed this
+# share of the live ones (until then they are masked out of every search).
 STALE_SHARE = 0.2
 # A search that may use fewer than this share of the paragraphs (an old as-of day, a narrow
-# window) is exact over just those: a graph walk filtered that hard loses recall.
+# window) is exact over just those: so few allowed vectors would leave most probed lists empty.
 SPARSE_SHARE = 0.1
 
 PARAGRAPH_VECTORS = "paragraphs.faiss"
 SENTENCE_VECTORS = "sentences.faiss"
-PARAGRAPH_GRAPH = "paragraphs.hnsw.faiss"
-GRAPH_IDS = "paragraphs.hnsw.ids.npy"  # the paragraph id of each graph node; -1 once stale
+PARAGRAPH_ANN = "paragraphs.ivf.faiss"
+ANN_IDS = "paragraphs.ivf.ids.npy"  # the paragraph id of each vector it holds; -1 once stale
 
 
 @dataclass(frozen=True)
@@ -198,16 +200,12 @@ def describe(description: dict) -> str:
         about = description.get(kind)
         if not isinstance(about, dict):
             continue
-        if about.get("index") == "hnsw":
+        if about.get("index") == "ivf":
             how = (
-                f"HNSW (M {about.get('M')}, efConstruction {about.get('efConstruction')}, "
-                f"efSearch {about.get('efSearch')}"
+                f"IVF ({about.get('lists'):,} lists, {about.get('probes')} probed, 8-bit codes "
+                f"re-ranked against the exact vectors; {about.get('vectors', 0):,} vectors, "
+                f"{about.get('stale', 0):,} of them stale)"
             )
-            if about.get("storage") == "sq8":
-                how += ", 8-bit codes re-ranked against the exact vectors"
-            if "nodes" in about:
-                how += f"; {about['nodes']:,} nodes, {about.get('stale', 0):,} of them stale"
-            how += ")"
         elif about.get("index") == "flat":
             how = f"exact ({about.get('storage', 'float32')})"
         else:
@@ -264,24 +262,24 @@ def write_faiss(index: faiss.Index, path: Path) -> None:
 
 class FaissReader:
     """A generation's FAISS files: flat, memory-mapped vectors of both kinds, and for large
-    indexes an HNSW graph over the paragraphs whose candidates are re-ranked exactly."""
+    indexes an inverted file over the paragraphs whose candidates are re-ranked exactly."""
 
     def __init__(
         self,
         paragraphs: faiss.Index,
         sentences: faiss.Index,
-        graph: faiss.Index | None,
-        graph_ids: np.ndarray | None,
+        ann: faiss.Index | None,
+        ann_ids: np.ndarray | None,
         description: dict,
     ):
         self.paragraphs = paragraphs
         self.sentences = sentences
-        self.graph = graph
-        self.graph_ids = graph_ids
+        self.ann = ann
+        self.ann_ids = ann_ids
         self.description = description
         self.dimension = paragraphs.d
         self._tables: dict[str, _VectorTable] = {}
-        self._graph_positions: tuple[np.ndarray, np.ndarray] | None = None
+        self._ann_positions: tuple[np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def open(cls, generation: Path, manifest: Manifest, rebuild: str) -> FaissReader:
@@ -293,18 +291,18 @@ class FaissReader:
             (generation / SENTENCE_VECTORS, sentences, manifest.sentences),
         ):
             _check(path, vectors, manifest.dimension, expected, rebuild)
-        graph = graph_ids = None
-        if manifest.vectors.get("paragraphs", {}).get("index") == "hnsw":
-            graph = read_faiss(generation / PARAGRAPH_GRAPH, rebuild, mapped=True)
-            graph_ids = _read_ids(generation / GRAPH_IDS, rebuild)
-            _check(generation / PARAGRAPH_GRAPH, graph, manifest.dimension, len(graph_ids), rebuild)
-            live = int((graph_ids >= 0).sum())
+        ann = ann_ids = None
+        if manifest.vectors.get("paragraphs", {}).get("index") == "ivf":
+            ann = read_faiss(generation / PARAGRAPH_ANN, rebuild, mapped=True)
+            ann_ids = _read_ids(generation / ANN_IDS, rebuild)
+            _check(generation / PARAGRAPH_ANN, ann, manifest.dimension, len(ann_ids), rebuild)
+            live = int((ann_ids >= 0).sum())
             if live != manifest.paragraphs:
                 raise IndexFormatError(
-                    f"{generation / GRAPH_IDS} names {live} live paragraphs but the manifest says "
+                    f"{generation / ANN_IDS} names {live} live paragraphs but the manifest says "
                     f"{manifest.paragraphs}; rebuild with: {rebuild}"
                 )
-        return cls(paragraphs, sentences, graph, graph_ids, manifest.vectors)
+        return cls(paragraphs, sentences, ann, ann_ids, manifest.vectors)
 
     def count(self, kind: str) -> int:
         return int((self.paragraphs if kind == "paragraphs" else self.sentences).ntotal)
@@ -323,8 +321,8 @@ class FaissReader:
         if rows is not None and not rows.any():
             return []
         q = np.ascontiguousarray(np.asarray(query, dtype=np.float32).reshape(1, -1))
-        if self.graph is not None and (rows is None or rows.mean() >= SPARSE_SHARE):
-            return self._graph_search(q, k, rows)
+        if self.ann is not None and (rows is None or rows.mean() >= SPARSE_SHARE):
+            return self._ann_search(q, k, rows)
         params = None
         if rows is not None:
             ids = allowed.ids
@@ -340,24 +338,25 @@ class FaissReader:
         # FAISS pads with -1 when k exceeds what it can return.
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0], strict=True) if i != -1]
 
-    def _graph_search(
+    def _ann_search(
         self, q: np.ndarray, k: int, rows: np.ndarray | None
     ) -> list[tuple[int, float]]:
-        """Candidates from the graph (live, allowed nodes only) re-ranked by exact inner product."""
+        """Candidates from the inverted file (live, allowed vectors only) re-ranked by exact
+        inner product."""
         wanted = max(2 * k, k + 20)
-        params = faiss.SearchParametersHNSW(efSearch=max(HNSW_EF_SEARCH, 2 * wanted))
-        usable = self.graph_ids >= 0
+        params = faiss.SearchParametersIVF(nprobe=PROBES)
+        usable = self.ann_ids >= 0
         if rows is not None:
             _, positions = self._positions()
-            usable = np.zeros(len(self.graph_ids), dtype=bool)
+            usable = np.zeros(len(self.ann_ids), dtype=bool)
             usable[positions[rows]] = True
         if not usable.all():
             bitmap = np.packbits(usable, bitorder="little")
             params.sel = selector = faiss.IDSelectorBitmap(len(usable), faiss.swig_ptr(bitmap))
             selector.keep = bitmap  # the selector reads the array; keep it alive with it
-        _, positions_found = self.graph.search(q, min(wanted, len(self.graph_ids)), params=params)
+        _, positions_found = self.ann.search(q, min(wanted, len(self.ann_ids)), params=params)
         found = positions_found[0][positions_found[0] >= 0]
-        ids = np.unique(self.graph_ids[found])
+        ids = np.unique(self.ann_ids[found])
         if not len(ids):
             return []
         scores = self.lookup("paragraphs", ids) @ q[0]
@@ -365,13 +364,13 @@ class FaissReader:
         return [(int(ids[i]), float(scores[i])) for i in order]
 
     def _positions(self) -> tuple[np.ndarray, np.ndarray]:
-        """The live graph nodes sorted by paragraph id: (ids, node positions), row-aligned with
+        """The live vectors sorted by paragraph id: (ids, their positions), row-aligned with
         the index's sorted paragraph ids."""
-        if self._graph_positions is None:
-            live = np.flatnonzero(self.graph_ids >= 0)
-            order = np.argsort(self.graph_ids[live], kind="stable")
-            self._graph_positions = (self.graph_ids[live][order], live[order])
-        return self._graph_positions
+        if self._ann_positions is None:
+            live = np.flatnonzero(self.ann_ids >= 0)
+            order = np.argsort(self.ann_ids[live], kind="stable")
+            self._ann_positions = (self.ann_ids[live][order], live[order])
+        return self._ann_positions
 
     def lookup(self, kind: str, ids: Sequence[int]) -> np.ndarray:
         table = self._tables.get(kind)
@@ -384,13 +383,14 @@ class FaissReader:
 
 class FaissWriter:
     """The next generation's FAISS files: exact vectors of both kinds (the truth), and the
-    paragraph graph, kept up to date by adding nodes and masking removed ones."""
+    paragraphs' inverted file, kept up to date by adding vectors and masking removed ones."""
 
     def __init__(self, previous: Path | None, previous_manifest: Manifest | None, dimension: int):
         self.dimension = dimension
-        self.graph: faiss.Index | None = None
-        self.graph_ids: list[np.ndarray] = []
-        self.outdated = False  # a graph built with other parameters than this version's
+        self.ann: faiss.Index | None = None
+        self.ann_ids: list[np.ndarray] = []
+        self.outdated = False  # built with other parameters than this version's
+        self.trained_on = 0  # how many paragraphs its lists were fitted to
         if previous is None or previous_manifest is None:
             self.paragraphs = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
             self.sentences = faiss.IndexIDMap2(faiss.IndexFlatIP(dimension))
@@ -398,12 +398,12 @@ class FaissWriter:
         rebuild = previous_manifest.rebuild_command(previous.parent)
         self.paragraphs = read_faiss(previous / PARAGRAPH_VECTORS, rebuild)
         self.sentences = read_faiss(previous / SENTENCE_VECTORS, rebuild)
-        graph = previous_manifest.vectors.get("paragraphs", {})
-        if graph.get("index") == "hnsw":
-            self.graph = read_faiss(previous / PARAGRAPH_GRAPH, rebuild)
-            self.graph_ids = [_read_ids(previous / GRAPH_IDS, rebuild).copy()]
-            built = (graph.get("M"), graph.get("efConstruction"), graph.get("storage"))
-            self.outdated = built != (HNSW_M, HNSW_EF_CONSTRUCTION, "sq8")
+        ann = previous_manifest.vectors.get("paragraphs", {})
+        if ann.get("index") == "ivf":
+            self.ann = read_faiss(previous / PARAGRAPH_ANN, rebuild)
+            self.ann_ids = [_read_ids(previous / ANN_IDS, rebuild).copy()]
+            self.trained_on = int(ann.get("trained_on", 0))
+            self.outdated = ann.get("storage") != "sq8"
 
     def add(
         self, kind: str, ids: np.ndarray, vectors: np.ndarray, article_id: int, day: int
@@ -414,9 +414,9 @@ class FaissWriter:
             self.sentences.add_with_ids(vectors, ids)
             return
         self.paragraphs.add_with_ids(vectors, ids)
-        if self.graph is not None:
-            self.graph.add(vectors)
-            self.graph_ids.append(ids.copy())
+        if self.ann is not None:
+            self.ann.add(vectors)
+            self.ann_ids.append(ids.copy())
 
     def remove(self, kind: str, ids: np.ndarray) -> None:
         ids = np.asarray(ids, dtype=np.int64)
@@ -424,67 +424,81 @@ class FaissWriter:
             self.sentences.remove_ids(ids)
             return
         self.paragraphs.remove_ids(ids)
-        if self.graph is not None and len(ids):
-            nodes = np.concatenate(self.graph_ids)
-            nodes[np.isin(nodes, ids)] = -1  # HNSW cannot delete: the nodes are masked instead
-            self.graph_ids = [nodes]
+        if self.ann is not None and len(ids):
+            nodes = np.concatenate(self.ann_ids)
+            # Masked, not deleted: positions stay put, and deleting from an inverted file
+            # rewrites every list.
+            nodes[np.isin(nodes, ids)] = -1
+            self.ann_ids = [nodes]
 
     def save(self, work: Path) -> dict:
         """Write the files into the work folder; returns the manifest's description of them."""
         live = self.paragraphs.ntotal
-        nodes = np.concatenate(self.graph_ids) if self.graph_ids else np.zeros(0, np.int64)
+        nodes = np.concatenate(self.ann_ids) if self.ann_ids else np.zeros(0, np.int64)
         stale = int((nodes < 0).sum())
         if live <= EXACT_UP_TO:
-            self.graph, nodes = None, None
-        elif self.graph is None or self.outdated or stale > STALE_SHARE * live:
-            self.graph, nodes = build_graph(self.paragraphs)
+            self.ann, nodes = None, None
+        elif (
+            self.ann is None
+            or self.outdated
+            or stale > STALE_SHARE * live
+            or live > GROWTH * self.trained_on
+        ):
+            self.ann, nodes = build_ann(self.paragraphs)
+            self.trained_on = live
         write_faiss(self.paragraphs, work / PARAGRAPH_VECTORS)
         write_faiss(self.sentences, work / SENTENCE_VECTORS)
         sentences = {"index": "flat", "storage": "float32", "searched": False}
-        if self.graph is None:
+        if self.ann is None:
             return {
                 "store": FAISS,
                 "paragraphs": {"index": "flat", "storage": "float32"},
                 "sentences": sentences,
             }
-        write_faiss(self.graph, work / PARAGRAPH_GRAPH)
-        np.save(work / GRAPH_IDS, nodes, allow_pickle=False)
-        graph = {
-            "index": "hnsw",
+        write_faiss(self.ann, work / PARAGRAPH_ANN)
+        np.save(work / ANN_IDS, nodes, allow_pickle=False)
+        ann = {
+            "index": "ivf",
             "storage": "sq8",
             "rerank": "exact",
-            "M": HNSW_M,
-            "efConstruction": HNSW_EF_CONSTRUCTION,
-            "efSearch": HNSW_EF_SEARCH,
-            "nodes": int(len(nodes)),
+            "lists": int(self.ann.nlist),
+            "probes": PROBES,
+            "trained_on": self.trained_on,
+            "vectors": int(len(nodes)),
             "stale": int((nodes < 0).sum()),
         }
-        return {"store": FAISS, "paragraphs": graph, "sentences": sentences}
+        return {"store": FAISS, "paragraphs": ann, "sentences": sentences}
 
     def committed(self, keep: Sequence[int]) -> None:
         """Nothing outside the generation folders to clean up."""
 
     def close(self) -> None:
-        self.graph = None
+        self.ann = None
 
 
-def build_graph(flat: faiss.Index) -> tuple[faiss.Index, np.ndarray]:
-    """An HNSW graph over 8-bit codes of a flat IDMap index's vectors, and each node's id."""
+def build_ann(flat: faiss.Index) -> tuple[faiss.Index, np.ndarray]:
+    """An inverted file of 8-bit codes over a flat IDMap index's vectors (lists fitted to them),
+    and the paragraph id of each of its positions."""
     table = _VectorTable(flat)
-    graph = faiss.IndexHNSWSQ(
-        flat.d, faiss.ScalarQuantizer.QT_8bit, HNSW_M, faiss.METRIC_INNER_PRODUCT
-    )
-    graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
     ids = table.sorted_ids.copy()
-    if len(ids) == 0:
-        return graph, ids
-    vectors = np.ascontiguousarray(table.matrix[table.order])
-    # Unit vectors: train the quantizer on a sample, every coordinate's range is covered.
-    sample = vectors[np.random.default_rng(0).permutation(len(vectors))[:100_000]]
-    graph.train(sample)
-    for start in range(0, len(vectors), 100_000):
-        graph.add(vectors[start : start + 100_000])
-    return graph, ids
+    n = len(ids)
+    lists = 2 ** max(0, round(np.log2(max(1.0, LISTS_PER_ROOT * np.sqrt(n)))))
+    ann = faiss.IndexIVFScalarQuantizer(
+        faiss.IndexFlatIP(flat.d),
+        flat.d,
+        lists,
+        faiss.ScalarQuantizer.QT_8bit,
+        faiss.METRIC_INNER_PRODUCT,
+    )
+    if n == 0:
+        return ann, ids
+    vectors = table.matrix[table.order]
+    # k-means wants about 40 points per list; more adds time, not quality.
+    sample = np.random.default_rng(0).permutation(n)[: 50 * lists]
+    ann.train(np.ascontiguousarray(vectors[np.sort(sample)]))
+    for start in range(0, n, 100_000):
+        ann.add(np.ascontiguousarray(vectors[start : start + 100_000]))
+    return ann, ids
 
 
 def _check(path: Path, vectors: faiss.Index, dimension: int, expected: int, rebuild: str) -> None:
