@@ -53,8 +53,11 @@ _LOOPBACK_UP = (
 class MilvusServer:
     """One milvus-server on a data folder, reachable at 127.0.0.1:port through a forwarder."""
 
-    def __init__(self, data: Path, port: int = 0):
+    def __init__(self, data: Path, port: int = 0, binaries: Path | None = None):
+        """binaries: the bin folder of another server's data, whose programs (unpacked from the
+        package's .lzma files on a first start, seconds of work) are linked instead."""
         self.data = Path(data)
+        self.binaries = binaries
         self.port = port  # 0: any free port, chosen when started
         self.health_port = 0
         self.server: subprocess.Popen | None = None
@@ -77,6 +80,10 @@ class MilvusServer:
         assert executable.is_file(), "milvus-server is missing: pip install milvus==2.3.5"
         assert shutil.which("unshare"), "unshare (util-linux) is needed"
         self.data.mkdir(parents=True, exist_ok=True)
+        unpacked = self.data / "milvus" / "bin"
+        if self.binaries is not None and not unpacked.exists():
+            # With their .md5 files beside them, milvus-server finds them unpacked already.
+            shutil.copytree(self.binaries, unpacked, copy_function=os.link)
         extra = " ".join(f"--extra-config {k}={v}" for k, v in EXTRA_CONFIG.items())
         # Inside the new namespace: bring lo up (without needing iproute2), then become the server.
         script = (
