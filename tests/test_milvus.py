@@ -5,7 +5,8 @@ crashes, readers during writes, a server that is down or restarted, and several 
 Each test keeps its vectors under its own index name, so they share the one server. The server
 starts while the model loads, and the collections of every index name are made at once when it is
 up (MilvusWriter makes them as a first writer does; a new collection takes seconds to load, and
-made one at a time they cost a minute). The restart test makes its own through its first writer.
+made one at a time they cost a minute). The restart test has a server of its own, started beside
+the shared one, and makes its collections through its first writer.
 Each distinct batch of paragraphs is embedded once per module (`model`): the sample is written to
 several indexes, and the SQuAD slice to FAISS and Milvus, with the same vectors either way.
 """
@@ -60,17 +61,22 @@ INDEX_NAMES = "sample dated squad updates failing killed held busy checked".spli
 
 
 @pytest.fixture(scope="session")
-def milvus(tmp_path_factory, request) -> Iterator[MilvusServer]:
-    """One real Milvus server for every test here, with the (empty) collections of INDEX_NAMES;
-    stopped (its processes killed) at the end."""
+def milvus_servers(tmp_path_factory, request) -> Iterator[tuple[MilvusServer, MilvusServer]]:
+    """Two real Milvus servers, killed at the end: the one every test but the restart test shares,
+    with the (empty) collections of INDEX_NAMES, and the restart test's own, which starts (from the
+    programs the first one unpacked) while those collections are made."""
     server = MilvusServer(tmp_path_factory.mktemp("milvus"))
-    server.start(timeout=60, wait=False)
+    own = MilvusServer(
+        tmp_path_factory.mktemp("milvus-restart"), binaries=server.data / "milvus" / "bin"
+    )
     try:
-        request.getfixturevalue("embedder")  # loaded while the server starts
+        server.start(timeout=60, wait=False)
+        dimension = request.getfixturevalue("embedder").dimension  # loaded while it starts
         server.wait_ready(timeout=60)
+        own.start(timeout=60, wait=False)
 
         def make(name: str) -> None:
-            MilvusWriter(f"{server.url}/{name}", None, 384, 1).close()
+            MilvusWriter(f"{server.url}/{name}", None, dimension, 1).close()
 
         with ThreadPoolExecutor(len(INDEX_NAMES)) as pool:
             made = [pool.submit(make, name) for name in INDEX_NAMES]
@@ -79,9 +85,16 @@ def milvus(tmp_path_factory, request) -> Iterator[MilvusServer]:
             request.getfixturevalue("dated_index")
             for done in made:
                 done.result()
-        yield server
+        yield server, own
     finally:
+        own.stop(graceful=False)
         server.stop(graceful=False)
+
+
+@pytest.fixture(scope="session")
+def milvus(milvus_servers) -> MilvusServer:
+    """The server every test but the restart test shares."""
+    return milvus_servers[0]
 
 
 class _Embedded:
@@ -200,7 +213,7 @@ def test_dated_questions_and_windows_get_the_same_answers(milvus, dated_index, m
 
 def test_a_squad_slice_gets_the_same_figures_and_answers(milvus, model, tmp_path):
     """rag eval over a Milvus-backed index: two SQuAD articles, their first 20
-    questions: the same metrics and answers."""
+    questions (40 more cost half a minute and take no other path): the same metrics and answers."""
     data = json.loads(squad_path().read_text(encoding="utf-8"))["data"]
     chosen = [e for e in data if e["title"] in ("Amazon_rainforest", "Jacksonville,_Florida")]
     assert len(chosen) == 2
@@ -476,14 +489,12 @@ def test_milvus_collections_are_checked(milvus, model, tmp_path):
     )
 
 
-def test_server_down_then_restarted(milvus, tmp_path_factory, model, capsys):
+def test_server_down_then_restarted(milvus_servers, tmp_path_factory, model, capsys):
     """A server of its own: while it is down (killed), `rag ask`, indexing and a pipeline opened
     before say so in one sentence; after a restart from the kill, and again after a clean stop, the
     index answers as before, and after the second a writer adds to it."""
-    server = MilvusServer(
-        tmp_path_factory.mktemp("milvus-restart"), binaries=milvus.data / "milvus" / "bin"
-    )
-    server.start(timeout=60)
+    server = milvus_servers[1]
+    server.wait_ready(timeout=60)
     try:
         index_dir = tmp_path_factory.mktemp("restart") / "index"
         config = _config(index_dir, server, "restart", as_of=AS_OF)
