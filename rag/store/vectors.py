@@ -206,6 +206,8 @@ def describe(description: dict) -> str:
                 f"re-ranked against the exact vectors; {about.get('vectors', 0):,} vectors, "
                 f"{about.get('stale', 0):,} of them stale)"
             )
+        elif about.get("index") == "hnsw":  # Milvus's own index
+            how = f"HNSW (M {about.get('M')}, efConstruction {about.get('efConstruction')})"
         elif about.get("index") == "flat":
             how = f"exact ({about.get('storage', 'float32')})"
         else:
