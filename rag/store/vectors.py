@@ -35,8 +35,8 @@ FAISS = "faiss"
 MILVUS_SCHEME = "milvus://"
 
 # Paragraph search is exact up to this many paragraphs, and approximate above it. Exact search of
-# one question costs about 0.22 ms per 1,000 paragraphs on one core (13.5 ms at 60,000, 165 ms at
-# a million; benchmarks/scale.py), the approximate index 2 to 7 ms at any size.
+# one question costs about 0.2 ms per 1,000 paragraphs on one core (13.5 ms at 60,000, 150 to
+# 210 ms at a million; benchmarks/scale.py), the approximate index 2 to 8 ms.
 EXACT_UP_TO = 50_000
 # The approximate index: an inverted file of 8-bit codes (IVF, SQ8) with about 4·√n lists (a
 # power of two), PROBES of them searched per question; its best candidates are re-ranked by exact
