@@ -18,6 +18,10 @@ than an answer or the rate message; the exit status is 1 unless there were none.
 bounded in questions and in time and stops the app by itself.
 
     python benchmarks/load.py [--sessions 20] [--questions 10] [--flood 8] [--timeout 600]
+                              [--store milvus://HOST:PORT/NAME]
+
+With --store the index keeps its vectors there (a Milvus server: the same run over the Milvus
+store, to set beside a run over FAISS).
 """
 
 from __future__ import annotations
@@ -175,12 +179,15 @@ def main() -> int:
     parser.add_argument("--flood", type=int, default=8, help="the flooder's threads")
     parser.add_argument("--ask-rate", type=int, default=30, help="questions a minute per login")
     parser.add_argument("--timeout", type=float, default=600, help="seconds for the whole run")
+    parser.add_argument("--store", help="where the index keeps its vectors (default: FAISS)")
     args = parser.parse_args()
     deadline = time.monotonic() + args.timeout
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         index = ["index", str(SAMPLE), "--index", str(folder / "index")]
+        if args.store:
+            index += ["--store", args.store]
         indexed = subprocess.run(
             [sys.executable, "-m", "rag.cli", *index],
             cwd=ROOT,

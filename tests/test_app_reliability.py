@@ -77,8 +77,9 @@ def test_a_damaged_index_is_a_message_and_the_app_keeps_serving(app, client, pag
         _point_at(index_dir, lying.name)
         _assert_one_line_error(
             client.predict(ENVOY_QUESTION, api_name="/ask"),
-            f"{lying / 'paragraphs.faiss'} holds {manifest['paragraphs']} vectors but the "
-            f"manifest says {manifest['paragraphs'] + 1}",
+            f"{lying / 'index.sqlite'} holds 1 articles, {manifest['paragraphs']} paragraphs and "
+            f"{manifest['sentences']} sentences but the manifest says 1, "
+            f"{manifest['paragraphs'] + 1} and {manifest['sentences']}",
             "rebuild with: rag index ",
         )
     finally:
