@@ -238,7 +238,8 @@ def sizes() -> None:
 
     texts, questions = squad_texts()
     cache = ROOT / "index" / "bench-scale"
-    draw = Clustered(embedded(cache, "bases", texts))
+    bases = eval_vectors(ROOT / "index" / "eval" / "dev-v1.1")
+    draw = Clustered(bases if bases is not None else embedded(cache, "bases", texts))
     q = embedded(cache, "questions", questions)[:200]
     rng = np.random.default_rng(0)
     print(f"{'paragraphs':>10} {'exact':>9} {'IVF':>9} {'recall@10':>9}")
