@@ -43,15 +43,8 @@ from rag.store.vectors import Allowed, DayRange
 from tests.conftest import DATED, FLOOD_QUESTION, ROOT, SAMPLE, squad_path
 from tests.milvus_server import MilvusServer
 from tests.test_pinned import AS_OF, PINNED, answers
+from tests.test_reliability import ENVOY, LIGHTHOUSE, LIGHTHOUSE_ARTICLE
 
-ENVOY = "Who is the US special envoy for Afghanistan?"
-LIGHTHOUSE = "Who designed the lighthouse at Quenby harbour?"
-LIGHTHOUSE_ARTICLE = (
-    "Quenby harbour report\n\n"
-    "The new lighthouse at Quenby harbour was designed by the engineer Marta Olsen. It was "
-    "switched on in March after two years of building.\n\n"
-    "The harbour board paid 4 million euros for the lighthouse and its keeper's cottage.\n"
-)
 TIMINGS = {"latency_ms", "questions_per_s"}
 SAMPLE_SOURCE = str(next(SAMPLE.iterdir()).resolve())
 
