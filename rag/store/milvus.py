@@ -466,13 +466,7 @@ class MilvusWriter:
         )
         added = [int(r["pk"]) for r in rows if int(r["added"]) >= later]
         marked = [int(r["pk"]) for r in rows if int(r["added"]) < later]
-        for start in range(0, len(added), BATCH):
-            _settled(
-                self.client.delete,
-                collection,
-                ids=added[start : start + BATCH],
-                timeout=CALL_TIMEOUT,
-            )
+        self._delete(collection, added)
         for start in range(0, len(marked), BATCH):
             chunk = ", ".join(str(pk) for pk in marked[start : start + BATCH])
             full = _settled(
@@ -487,6 +481,16 @@ class MilvusWriter:
                 self.client.upsert,
                 collection,
                 [_plain(row) | {"removed": 0} for row in full],
+                timeout=CALL_TIMEOUT,
+            )
+
+    def _delete(self, collection: str, keys: list[int]) -> None:
+        """Delete rows by primary key, in batches."""
+        for start in range(0, len(keys), BATCH):
+            _settled(
+                self.client.delete,
+                collection,
+                ids=keys[start : start + BATCH],
                 timeout=CALL_TIMEOUT,
             )
 
@@ -532,14 +536,7 @@ class MilvusWriter:
         collection = self.collections[kind]
         earlier = f"added >= {self.since} and added < {self.generation} and removed == 0"
         with _talking(self.host, self.port):
-            own = [int(key) for key in row_key(ids, self.generation)]
-            for start in range(0, len(own), BATCH):
-                _settled(
-                    self.client.delete,
-                    collection,
-                    ids=own[start : start + BATCH],
-                    timeout=CALL_TIMEOUT,
-                )
+            self._delete(collection, [int(key) for key in row_key(ids, self.generation)])
             for start in range(0, len(ids), BATCH):
                 chunk = ", ".join(str(int(i)) for i in ids[start : start + BATCH])
                 rows = _settled(
