@@ -19,6 +19,8 @@ MAX_SENTENCES = 3
 # A sentence joins the answer only if it scores close to the best one.
 SENTENCE_MARGIN = 0.08
 KEYWORD_WEIGHT = 0.25
+# A sentence of the paragraph ranked r (0 = best) loses r times this much.
+RANK_PENALTY = 0.02
 # A sentence holding a thing of the kind asked for (a date for "when") gains up to this much;
 # fitted on the first half of SQuAD v1.1 dev's articles (README "Answer types").
 TYPE_WEIGHT = 0.1
@@ -281,7 +283,8 @@ def extract(
         for i, span in enumerate(hit.passage.sentences):
             text = hit.passage.text[span.start : span.end]
             similarity = hit.sentence_scores[i] if i < len(hit.sentence_scores) else hit.dense
-            value = similarity + KEYWORD_WEIGHT * _keyword_overlap(words, text) - 0.02 * rank
+            overlap = _keyword_overlap(words, text)
+            value = similarity + KEYWORD_WEIGHT * overlap - RANK_PENALTY * rank
             phrase, fit = phrases[i]
             if kind == REASON and _REASON_CUES.search(text):
                 fit = 1.0

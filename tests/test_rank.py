@@ -21,7 +21,14 @@ from rag.retrieve.answerable import (
     names_in_a_sentence,
 )
 from rag.retrieve.features import NAMES, QueryTerms
-from rag.retrieve.model import ANSWERABILITY, MODELS, RANKER, LinearModel
+from rag.retrieve.model import (
+    ANSWERABILITY,
+    MODELS,
+    RANKER,
+    LinearModel,
+    TreeModel,
+    read_model,
+)
 from rag.store import Index, Passage
 from rag.text import Span
 
@@ -71,14 +78,101 @@ def test_packaged_models_load_and_their_versions_are_in_the_manifest(seed_index)
     assert Index.open(seed_index).manifest.ranker == versions
 
 
-def test_a_model_file_round_trips_through_its_json(tmp_path):
-    packaged = LinearModel.load(MODELS / ANSWERABILITY, FEATURES)
-    copy = tmp_path / ANSWERABILITY
+@pytest.mark.parametrize(("filename", "features"), [(ANSWERABILITY, FEATURES), (RANKER, NAMES)])
+def test_a_model_file_round_trips_through_its_json(tmp_path, filename, features):
+    packaged = read_model(MODELS / filename, features)
+    copy = tmp_path / filename
     copy.write_text(packaged.to_json(), encoding="utf-8")
-    loaded = LinearModel.load(copy, FEATURES)
-    row = np.linspace(-1, 1, len(FEATURES), dtype=np.float32)
-    assert loaded.probability(row) == pytest.approx(packaged.probability(row), abs=1e-5)
-    assert loaded.threshold == pytest.approx(packaged.threshold, abs=1e-4)
+    loaded = read_model(copy, features)
+    assert type(loaded) is type(packaged)
+    rows = np.random.default_rng(0).normal(size=(50, len(features))).astype(np.float32)
+    np.testing.assert_allclose(loaded.score(rows), packaged.score(rows), atol=1e-5)
+    if packaged.threshold is not None:
+        assert loaded.threshold == pytest.approx(packaged.threshold, abs=1e-4)
+
+
+# Two trees over two features: x0 <= 0.5 ? 1.0 : (x1 <= 2.0 ? 2.0 : 3.0), and a lone leaf 0.25.
+TREES = {
+    "name": "answerability",
+    "kind": "trees",
+    "features": ["a", "b"],
+    "threshold": 0.5,
+    "trees": [
+        {
+            "feature": [0, 1],
+            "threshold": [0.5, 2.0],
+            "left": [-1, -2],
+            "right": [1, -3],
+            "value": [1.0, 2.0, 3.0],
+        },
+        {"feature": [], "threshold": [], "left": [], "right": [], "value": [0.25]},
+    ],
+}
+
+
+def _walk(trees: list[dict], row) -> float:
+    """The plain reading of the trees: follow each from its root to a leaf."""
+    total = 0.0
+    for tree in trees:
+        node = 0 if tree["feature"] else -1
+        while node >= 0:
+            left = row[tree["feature"][node]] <= tree["threshold"][node]
+            node = tree["left"][node] if left else tree["right"][node]
+        total += tree["value"][-1 - node]
+    return total
+
+
+def test_trees_score_every_row_as_walking_them_does(tmp_path):
+    path = tmp_path / "trees.json"
+    path.write_text(json.dumps(TREES), encoding="utf-8")
+    model = read_model(path, ("a", "b"))
+    assert isinstance(model, TreeModel)
+    rows = np.array([[0.0, 9.0], [0.5, 9.0], [0.6, 2.0], [0.6, 2.1], [-5.0, -5.0]])
+    np.testing.assert_array_equal(model.score(rows), [1.25, 1.25, 2.25, 3.25, 1.25])
+    grid = np.random.default_rng(1).uniform(-1, 3, size=(200, 2))
+    np.testing.assert_allclose(model.score(grid), [_walk(TREES["trees"], r) for r in grid])
+    assert model.probability(np.array([0.6, 2.1])) == pytest.approx(1 / (1 + np.exp(-3.25)))
+
+
+def test_the_packaged_trees_score_as_walking_them_does():
+    packaged = model()
+    data = json.loads((MODELS / ANSWERABILITY).read_text(encoding="utf-8"))
+    rows = np.random.default_rng(2).normal(size=(100, len(FEATURES)))
+    np.testing.assert_allclose(
+        packaged.score(rows), [_walk(data["trees"], r) for r in rows], atol=1e-9
+    )
+
+
+def _tree_change(field, value):
+    def change(data):
+        trees = [dict(t) for t in data["trees"]]
+        trees[0] = trees[0] | {field: value}
+        return data | {"trees": trees}
+
+    return change
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda d: d | {"features": ["b", "a"]}, "fitted on other features"),
+        (_tree_change("left", [1, -2]), "malformed trees"),  # a loop back to the root
+        (_tree_change("feature", [0, 7]), "malformed trees"),  # no such feature
+        (_tree_change("value", [1.0, float("nan"), 3.0]), "malformed trees"),
+        (_tree_change("right", [1]), "malformed trees"),
+        (lambda d: d | {"trees": []}, "malformed trees"),
+        (lambda d: d | {"threshold": -0.1}, "threshold outside 0..1"),
+        (lambda d: {k: v for k, v in d.items() if k != "trees"}, "(KeyError)"),
+    ],
+)
+def test_damaged_trees_are_one_line_naming_the_file_and_the_fix(tmp_path, change, message):
+    path = tmp_path / ANSWERABILITY
+    path.write_text(json.dumps(change(json.loads(json.dumps(TREES)))), encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        read_model(path, ("a", "b"))
+    text = str(raised.value)
+    assert message in text and str(path) in text and "python -m rag.fit" in text
+    assert "\n" not in text
 
 
 @pytest.mark.parametrize(

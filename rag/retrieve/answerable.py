@@ -10,7 +10,14 @@ import numpy as np
 
 from rag.retrieve import Hit
 from rag.retrieve.features import NAMES, QueryTerms
-from rag.retrieve.model import ANSWERABILITY, RANKER, LinearModel, file_version, load_model
+from rag.retrieve.model import (
+    ANSWERABILITY,
+    RANKER,
+    LinearModel,
+    TreeModel,
+    file_version,
+    load_model,
+)
 from rag.text import terms
 
 # A question that asks who or what a name is ("Who is Bill Roggio?") is answerable at least this
@@ -21,9 +28,14 @@ NAMED_FLOOR = 0.5
 _JOINING = frozenset({"of", "and", "for", "de", "del", "la", "von", "van", "bin", "al", "the", "&"})
 _WHO_OR_WHAT = re.compile(r"\s*(?:who|what)(?:'s|\s+(?:is|are|was|were)\b)", re.IGNORECASE)
 
-# Only measures that mean the same in a library of one article and of thousands: scores relative
-# to the other candidates (z-scores, the ranker's score and lead) made a small library's best
-# paragraph look weak, and refused its plain questions.
+# The lead of a lone paragraph (a library of one), which has no runner-up to lead: about the 95th
+# percentile of the best paragraph's lead over answerable questions (README "Abstention").
+LONE_LEAD = 4.0
+
+# Measures that mean the same in a library of one article and of thousands, and the best
+# paragraph's lead over the next. Other scores relative to the candidates (z-scores of the best
+# paragraph) made a small library's best paragraph look weak and refused its plain questions; the
+# lead did not (README "Abstention").
 FEATURES = (
     "top_sentence",  # the best paragraph's best-sentence cosine
     "best_sentence",  # the best sentence cosine among the top three paragraphs
@@ -34,11 +46,12 @@ FEATURES = (
     "top_names",  # share of the question's names and numbers in the best paragraph
     "query_terms",  # log(1 + number of distinct question terms)
     "query_names",  # log(1 + number of names and numbers in the question)
+    "lead",  # the ranker's score of the best paragraph minus the next one's
 )
 _COLUMN = {name: i for i, name in enumerate(NAMES)}
 
 
-def model() -> LinearModel:
+def model() -> LinearModel | TreeModel:
     """The packaged answerability model (rag/retrieve/answerability.json), read once."""
     return load_model(ANSWERABILITY, FEATURES)
 
@@ -55,6 +68,7 @@ def answerability_features(question: str, hits: Sequence[Hit]) -> np.ndarray:
     if not len(rows):
         return np.zeros(len(FEATURES), dtype=np.float32)
     top = rows[0]
+    lead = hits[0].score - hits[1].score if len(hits) > 1 else LONE_LEAD
     return np.array(
         [
             top[_COLUMN["sentence"]],
@@ -66,6 +80,7 @@ def answerability_features(question: str, hits: Sequence[Hit]) -> np.ndarray:
             top[_COLUMN["names"]],
             np.log1p(len(query.terms)),
             np.log1p(len(query.names)),
+            lead,
         ],
         dtype=np.float32,
     )

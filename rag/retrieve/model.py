@@ -1,6 +1,7 @@
-"""The learned parts of retrieval, each a small linear model kept as a JSON text file beside this
-module: the ranker that orders the candidate paragraphs and the answerability model that says how
-likely the best of them answer the question. `python -m rag.fit` refits both."""
+"""The learned parts of retrieval, each a small model kept as a JSON text file beside this module:
+the ranker that orders the candidate paragraphs (linear) and the answerability model that says how
+likely the best of them answer the question (gradient-boosted trees). `python -m rag.fit` refits
+both."""
 
 from __future__ import annotations
 
@@ -12,12 +13,14 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
 from rag.errors import ConfigError
 
 MODELS = Path(__file__).resolve().parent
 RANKER = "ranker.json"
 ANSWERABILITY = "answerability.json"
+_FIX = "reinstall the package or refit with: python -m rag.fit"
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ class LinearModel:
     @classmethod
     def load(cls, path: Path, features: tuple[str, ...]) -> LinearModel:
         """Read and check a model file; any problem is one line naming the file and the fix."""
-        fix = "reinstall the package or refit with: python -m rag.fit"
+        fix = _FIX
         try:
             raw = path.read_bytes()
             data = json.loads(raw)
@@ -94,6 +97,193 @@ class LinearModel:
         return json.dumps(data, indent=1) + "\n"
 
 
+@dataclass(frozen=True)
+class TreeModel:
+    """Gradient-boosted regression trees: the sum of one leaf value per tree (and, for
+    probabilities, its logistic). Kept as JSON: per tree, each split node's feature, threshold
+    (a row goes left when its value is at most the threshold) and children, where a child below
+    zero is leaf -1 - child of that tree."""
+
+    name: str
+    features: tuple[str, ...]
+    trees: tuple[dict, ...]
+    threshold: float | None
+    version: str
+    notes: dict
+    _paths: tuple = ()  # (split features, split thresholds, path matrix, path lengths, leaf values)
+
+    @classmethod
+    def load(cls, path: Path, features: tuple[str, ...]) -> TreeModel:
+        """Read and check a model file; any problem is one line naming the file and the fix."""
+        try:
+            raw = path.read_bytes()
+            data = json.loads(raw)
+            if data.get("kind") != "trees":
+                raise ValueError("not a tree model")
+            trees = tuple(_tree(t) for t in data["trees"])
+            model = cls(
+                name=str(data["name"]),
+                features=tuple(data["features"]),
+                trees=trees,
+                threshold=None if data.get("threshold") is None else float(data["threshold"]),
+                version=_version(path, raw),
+                notes=dict(data.get("notes", {})),
+            )
+        except (OSError, ValueError, TypeError, KeyError) as error:
+            raise ConfigError(
+                f"{path} is missing or not a valid model file ({error.__class__.__name__}); {_FIX}."
+            ) from None
+        if model.features != features:
+            raise ConfigError(
+                f"{path} was fitted on other features ({', '.join(model.features)}) than this "
+                f"version computes; {_FIX}."
+            )
+        if not all(_well_formed(t, len(features)) for t in trees) or not trees:
+            raise ConfigError(f"{path} holds malformed trees; {_FIX}.")
+        if model.threshold is not None and not 0.0 <= model.threshold <= 1.0:
+            raise ConfigError(f"{path} has a threshold outside 0..1; {_FIX}.")
+        return model.compiled()
+
+    def compiled(self) -> TreeModel:
+        """The same model with its trees laid out for scoring many rows at once: every split is
+        decided for every row in one comparison, and a leaf is reached when all the decisions on
+        its path agree with it (one sparse product)."""
+        features, thresholds, entries, lengths, values = [], [], [], [], []
+        node_base = leaf_base = 0
+        for tree in self.trees:
+            leaves = len(tree["value"])
+            features += tree["feature"]
+            thresholds += tree["threshold"]
+            values += tree["value"]
+            stack = [(0, ())] if tree["feature"] else [(-1, ())]
+            while stack:
+                node, path = stack.pop()
+                if node < 0:
+                    leaf = leaf_base + (-1 - node)
+                    entries += [(node_base + n, leaf, sign) for n, sign in path]
+                    lengths.append((leaf, len(path)))
+                    continue
+                stack.append((tree["left"][node], (*path, (node, 1.0))))
+                stack.append((tree["right"][node], (*path, (node, -1.0))))
+            node_base += len(tree["feature"])
+            leaf_base += leaves
+        rows, columns, signs = zip(*entries, strict=True) if entries else ((), (), ())
+        matrix = sp.csr_matrix((signs, (rows, columns)), shape=(node_base, leaf_base))
+        need = np.zeros(leaf_base, dtype=np.float64)
+        for leaf, length in lengths:
+            need[leaf] = length
+        paths = (
+            np.asarray(features, dtype=np.int64),
+            np.asarray(thresholds, dtype=np.float64),
+            matrix.T.tocsr(),
+            need,
+            np.asarray(values, dtype=np.float64),
+        )
+        return TreeModel(**(self.__dict__ | {"_paths": paths}))
+
+    def score(self, rows: np.ndarray) -> np.ndarray:
+        """The summed leaf values of each row (higher is better)."""
+        rows = np.asarray(rows, dtype=np.float64).reshape(-1, len(self.features))
+        features, thresholds, paths, need, values = self._paths or self.compiled()._paths
+        # +1 where a row goes left at a split, -1 where it goes right; a leaf is reached when the
+        # sum over its path equals the path's length.
+        decisions = np.where(rows[:, features] <= thresholds, 1.0, -1.0)
+        agreed = (paths @ decisions.T).T if len(features) else np.zeros((len(rows), len(need)))
+        return (np.abs(agreed - need) < 0.5) @ values
+
+    def probability(self, row: np.ndarray) -> float:
+        """The logistic of one row's score: a probability, for the answerability model."""
+        value = float(self.score(row)[0])
+        return 1.0 / (1.0 + math.exp(-value)) if value > -700 else 0.0
+
+    def to_json(self) -> str:
+        """The file this model is kept in (version is derived from it, so not stored)."""
+        data = {
+            "name": self.name,
+            "kind": "trees",
+            "features": list(self.features),
+            "threshold": None if self.threshold is None else round(self.threshold, 4),
+            "notes": self.notes,
+            "trees": [
+                {key: tree[key] for key in ("feature", "threshold", "left", "right", "value")}
+                for tree in self.trees
+            ],
+        }
+        return json.dumps(data, separators=(",", ":")).replace('{"feature"', '\n{"feature"') + "\n"
+
+    @classmethod
+    def from_lightgbm(cls, booster, name: str, features: tuple[str, ...], **fields) -> TreeModel:
+        """A fitted LightGBM booster's trees (numeric splits, no missing values) as a TreeModel."""
+        trees = tuple(
+            _from_lightgbm(info["tree_structure"]) for info in booster.dump_model()["tree_info"]
+        )
+        return cls(name=name, features=features, trees=trees, version="", **fields).compiled()
+
+
+def _from_lightgbm(root: dict) -> dict:
+    """One tree of LightGBM's dump as the arrays TreeModel keeps."""
+    tree: dict[str, list] = {"feature": [], "threshold": [], "left": [], "right": [], "value": []}
+
+    def walk(node: dict) -> int:
+        if "split_index" not in node:
+            tree["value"].append(float(node.get("leaf_value", 0.0)))
+            return -len(tree["value"])
+        if node.get("decision_type", "<=") != "<=":
+            raise ValueError("only numeric splits (<=) can be kept")
+        at = len(tree["feature"])
+        tree["feature"].append(int(node["split_feature"]))
+        tree["threshold"].append(float(node["threshold"]))
+        tree["left"].append(0)
+        tree["right"].append(0)
+        tree["left"][at] = walk(node["left_child"])
+        tree["right"][at] = walk(node["right_child"])
+        return at
+
+    walk(root)
+    return tree
+
+
+def _tree(data: dict) -> dict:
+    tree = {
+        "feature": [int(v) for v in data["feature"]],
+        "threshold": [float(v) for v in data["threshold"]],
+        "left": [int(v) for v in data["left"]],
+        "right": [int(v) for v in data["right"]],
+        "value": [float(v) for v in data["value"]],
+    }
+    return tree
+
+
+def _well_formed(tree: dict, width: int) -> bool:
+    """Every split names a feature and has two children that exist; every value is finite; every
+    leaf is reached exactly once (so no loops)."""
+    splits, leaves = len(tree["feature"]), len(tree["value"])
+    if not leaves or {len(tree[k]) for k in ("threshold", "left", "right")} != {splits}:
+        return False
+    if not all(0 <= f < width for f in tree["feature"]):
+        return False
+    numbers = np.asarray(tree["threshold"] + tree["value"], dtype=np.float64)
+    if not np.isfinite(numbers).all() or (splits and leaves != splits + 1):
+        return False
+    children = tree["left"] + tree["right"]
+    nodes = sorted(c for c in children if c >= 0)
+    ends = sorted(-1 - c for c in children if c < 0)
+    return (
+        nodes == list(range(1, splits))
+        and ends == list(range(leaves))
+        or (not splits and leaves == 1)
+    )
+
+
+def read_model(path: Path, features: tuple[str, ...]) -> LinearModel | TreeModel:
+    """A model file of either kind, read and checked."""
+    try:
+        kind = json.loads(path.read_bytes()).get("kind", "linear")
+    except (OSError, ValueError, AttributeError):
+        kind = "linear"  # LinearModel.load reports the problem
+    return TreeModel.load(path, features) if kind == "trees" else LinearModel.load(path, features)
+
+
 def _version(path: Path, raw: bytes) -> str:
     return f"{path.stem}-{hashlib.sha256(raw).hexdigest()[:12]}"
 
@@ -109,6 +299,6 @@ def file_version(filename: str) -> str:
 
 
 @cache
-def load_model(filename: str, features: tuple[str, ...]) -> LinearModel:
+def load_model(filename: str, features: tuple[str, ...]) -> LinearModel | TreeModel:
     """A packaged model, read once per process."""
-    return LinearModel.load(MODELS / filename, features)
+    return read_model(MODELS / filename, features)
