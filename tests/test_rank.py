@@ -173,6 +173,24 @@ def _tree_change(field, value):
     [
         (lambda d: d | {"features": ["b", "a"]}, "fitted on other features"),
         (_tree_change("left", [1, -2]), "malformed trees"),  # a loop back to the root
+        # Two splits that lead to each other, apart from the root: nothing reaches them.
+        (
+            lambda d: (
+                d
+                | {
+                    "trees": [
+                        {
+                            "feature": [0, 0, 1],
+                            "threshold": [0.5, 1.0, 2.0],
+                            "left": [-1, 2, 1],
+                            "right": [-2, -3, -4],
+                            "value": [1.0, 2.0, 3.0, 4.0],
+                        }
+                    ]
+                }
+            ),
+            "malformed trees",
+        ),
         (_tree_change("feature", [0, 7]), "malformed trees"),  # no such feature
         (_tree_change("value", [1.0, float("nan"), 3.0]), "malformed trees"),
         (_tree_change("right", [1]), "malformed trees"),

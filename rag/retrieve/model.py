@@ -255,24 +255,29 @@ def _tree(data: dict) -> dict:
 
 
 def _well_formed(tree: dict, width: int) -> bool:
-    """Every split names a feature and has two children that exist; every value is finite; every
-    leaf is reached exactly once (so no loops)."""
+    """Every split names a feature and has two children that exist; every value is finite; a walk
+    from the root meets every split once and every leaf once (so no loops, nothing left over)."""
     splits, leaves = len(tree["feature"]), len(tree["value"])
     if not leaves or {len(tree[k]) for k in ("threshold", "left", "right")} != {splits}:
         return False
     if not all(0 <= f < width for f in tree["feature"]):
         return False
     numbers = np.asarray(tree["threshold"] + tree["value"], dtype=np.float64)
-    if not np.isfinite(numbers).all() or (splits and leaves != splits + 1):
+    if not np.isfinite(numbers).all() or leaves != splits + 1:
         return False
-    children = tree["left"] + tree["right"]
-    nodes = sorted(c for c in children if c >= 0)
-    ends = sorted(-1 - c for c in children if c < 0)
-    return (
-        nodes == list(range(1, splits))
-        and ends == list(range(leaves))
-        or (not splits and leaves == 1)
-    )
+    met, ends, stack = set(), set(), [0] if splits else [-1]
+    while stack:
+        node = stack.pop()
+        if node < 0:
+            if -1 - node in ends or -1 - node >= leaves:
+                return False
+            ends.add(-1 - node)
+        elif node in met or node >= splits:
+            return False
+        else:
+            met.add(node)
+            stack += [tree["left"][node], tree["right"][node]]
+    return len(met) == splits and len(ends) == leaves
 
 
 def read_model(path: Path, features: tuple[str, ...]) -> LinearModel | TreeModel:
