@@ -56,10 +56,14 @@ TREES = {
     "subsample": 0.8,
     "subsample_freq": 1,
     # More of any measure of the match, or a longer lead, never makes a question less likely to
-    # be answerable; only the question's size (terms, names) may count either way. Without this,
-    # trees gave a third of a chance to "What is the capital of France?" over the sample article,
-    # whose best sentence names a provincial capital.
-    "monotone_constraints": [0 if f in ("query_terms", "query_names") else 1 for f in FEATURES],
+    # be answerable, and naming more things (the share of them found held) never makes it more
+    # likely; only the number of terms may count either way. Without this, trees gave a third of
+    # a chance to "What is the capital of France?" over the sample article, whose best sentence
+    # names a provincial capital, and refused "What did Roggio say the Biden administration
+    # should do?" for its two names.
+    "monotone_constraints": [
+        {"query_terms": 0, "query_names": -1}.get(feature, 1) for feature in FEATURES
+    ],
     "monotone_constraints_method": "advanced",
     "random_state": SEED,
     "deterministic": True,
