@@ -260,12 +260,7 @@ def run(
         mininterval=1.0,
     ):
         started = time.perf_counter()
-        if not dates:
-            when = When()
-        elif question.date is not None:
-            when = When(question.date)
-        else:
-            when = pipeline.when()
+        when = asked_when(question, pipeline, dates)
         hits = pipeline.search(question.text, k=max(DEPTH, k), retriever=retriever, when=when)
         answer = pipeline.answer(question.text, hits[:k])
         outcome.seconds.append(time.perf_counter() - started)
@@ -281,6 +276,16 @@ def run(
         "k": k,
         "dates": dates,
     }
+
+
+def asked_when(question: Question, pipeline: Pipeline, dates: bool = True) -> When:
+    """When a question is asked: as of its own date when it has one (else as of today), or with
+    publication dates ignored (dates=False)."""
+    if not dates:
+        return When()
+    if question.date is not None:
+        return When(question.date)
+    return pipeline.when()
 
 
 def metrics(questions: Sequence[Question], outcome: Outcome, threshold: float) -> dict[str, object]:

@@ -24,7 +24,7 @@ import numpy as np
 
 from rag.config import DEFAULT_MODEL, Config
 from rag.embed import load_embedder
-from rag.evaluate import Dataset, holdout, load_dataset
+from rag.evaluate import Dataset, asked_when, holdout, load_dataset
 from rag.pipeline import Pipeline, index_sources
 from rag.retrieve import Hit, candidates, ranker, retrieve
 from rag.retrieve.answerable import FEATURES, answerability_features
@@ -277,13 +277,7 @@ class Fitter:
             questions = self.questions(dataset)
             self.embed(questions)
             for q in questions:
-                # As rag eval asks: a dated question as of its date, or with dates ignored.
-                if not dated:
-                    when = When()
-                elif q.date is not None:
-                    when = When(q.date)
-                else:
-                    when = pipeline.when()
+                when = asked_when(q, pipeline, dated)  # as rag eval asks it
                 hits = retrieve(
                     pipeline.index, q.text, self.vector(q.text), pipeline.config.k, when=when
                 )

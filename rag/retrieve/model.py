@@ -40,36 +40,26 @@ class LinearModel:
     @classmethod
     def load(cls, path: Path, features: tuple[str, ...]) -> LinearModel:
         """Read and check a model file; any problem is one line naming the file and the fix."""
-        fix = _FIX
-        try:
-            raw = path.read_bytes()
-            data = json.loads(raw)
-            model = cls(
+        model = _parse(
+            path,
+            lambda data, version: cls(
                 name=str(data["name"]),
                 features=tuple(data["features"]),
                 mean=np.asarray(data["mean"], dtype=np.float32),
                 scale=np.asarray(data["scale"], dtype=np.float32),
                 weights=np.asarray(data["weights"], dtype=np.float32),
                 intercept=float(data["intercept"]),
-                threshold=None if data.get("threshold") is None else float(data["threshold"]),
-                version=_version(path, raw),
+                threshold=_threshold(data),
+                version=version,
                 notes=dict(data.get("notes", {})),
-            )
-        except (OSError, ValueError, TypeError, KeyError) as error:
-            raise ConfigError(
-                f"{path} is missing or not a valid model file ({error.__class__.__name__}); {fix}."
-            ) from None
-        if model.features != features:
-            raise ConfigError(
-                f"{path} was fitted on other features ({', '.join(model.features)}) than this "
-                f"version computes; {fix}."
-            )
+            ),
+        )
+        _check_features(path, model.features, features)
         shapes = {len(features)} == {len(model.mean), len(model.scale), len(model.weights)}
         numbers = np.concatenate([model.mean, model.scale, model.weights, [model.intercept]])
         if not shapes or not np.isfinite(numbers).all() or (model.scale <= 0).any():
-            raise ConfigError(f"{path} holds malformed numbers; {fix}.")
-        if model.threshold is not None and not 0.0 <= model.threshold <= 1.0:
-            raise ConfigError(f"{path} has a threshold outside 0..1; {fix}.")
+            raise ConfigError(f"{path} holds malformed numbers; {_FIX}.")
+        _check_threshold(path, model.threshold)
         return model
 
     def score(self, rows: np.ndarray) -> np.ndarray:
@@ -115,33 +105,24 @@ class TreeModel:
     @classmethod
     def load(cls, path: Path, features: tuple[str, ...]) -> TreeModel:
         """Read and check a model file; any problem is one line naming the file and the fix."""
-        try:
-            raw = path.read_bytes()
-            data = json.loads(raw)
+
+        def build(data: dict, version: str) -> TreeModel:
             if data.get("kind") != "trees":
                 raise ValueError("not a tree model")
-            trees = tuple(_tree(t) for t in data["trees"])
-            model = cls(
+            return cls(
                 name=str(data["name"]),
                 features=tuple(data["features"]),
-                trees=trees,
-                threshold=None if data.get("threshold") is None else float(data["threshold"]),
-                version=_version(path, raw),
+                trees=tuple(_tree(t) for t in data["trees"]),
+                threshold=_threshold(data),
+                version=version,
                 notes=dict(data.get("notes", {})),
             )
-        except (OSError, ValueError, TypeError, KeyError) as error:
-            raise ConfigError(
-                f"{path} is missing or not a valid model file ({error.__class__.__name__}); {_FIX}."
-            ) from None
-        if model.features != features:
-            raise ConfigError(
-                f"{path} was fitted on other features ({', '.join(model.features)}) than this "
-                f"version computes; {_FIX}."
-            )
-        if not all(_well_formed(t, len(features)) for t in trees) or not trees:
+
+        model = _parse(path, build)
+        _check_features(path, model.features, features)
+        if not model.trees or not all(_well_formed(t, len(features)) for t in model.trees):
             raise ConfigError(f"{path} holds malformed trees; {_FIX}.")
-        if model.threshold is not None and not 0.0 <= model.threshold <= 1.0:
-            raise ConfigError(f"{path} has a threshold outside 0..1; {_FIX}.")
+        _check_threshold(path, model.threshold)
         return model.compiled()
 
     def compiled(self) -> TreeModel:
@@ -241,6 +222,35 @@ def _from_lightgbm(root: dict) -> dict:
 
     walk(root)
     return tree
+
+
+def _parse(path: Path, build):
+    """build(data, version) from a model file's JSON; a file that cannot be read or built is one
+    line naming it and the fix."""
+    try:
+        raw = path.read_bytes()
+        return build(json.loads(raw), _version(path, raw))
+    except (OSError, ValueError, TypeError, KeyError) as error:
+        raise ConfigError(
+            f"{path} is missing or not a valid model file ({error.__class__.__name__}); {_FIX}."
+        ) from None
+
+
+def _threshold(data: dict) -> float | None:
+    return None if data.get("threshold") is None else float(data["threshold"])
+
+
+def _check_features(path: Path, found: tuple[str, ...], features: tuple[str, ...]) -> None:
+    if found != features:
+        raise ConfigError(
+            f"{path} was fitted on other features ({', '.join(found)}) than this version "
+            f"computes; {_FIX}."
+        )
+
+
+def _check_threshold(path: Path, threshold: float | None) -> None:
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise ConfigError(f"{path} has a threshold outside 0..1; {_FIX}.")
 
 
 def _tree(data: dict) -> dict:
