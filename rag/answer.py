@@ -3,42 +3,17 @@ each followed by a citation [n] to the paragraph it came from."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from enum import Enum
 
-from rag.answertype import DATE, NAME, NUMBER, ORG, PERSON, PLACE, REASON, asked_type
+from rag import sentences
 from rag.dates import format_day
 from rag.retrieve import Hit
-from rag.store import Passage
 from rag.text import Span, content_words
 
 ABSTAIN_TEXT = "I couldn't find this in the indexed articles."
 MAX_SENTENCES = 3
-# A sentence joins the answer only if it scores close to the best one.
-SENTENCE_MARGIN = 0.08
-KEYWORD_WEIGHT = 0.25
-# A sentence of the paragraph ranked r (0 = best) loses r times this much.
-RANK_PENALTY = 0.02
-# A sentence holding a thing of the kind asked for (a date for "when") gains up to this much;
-# fitted on the first half of SQuAD v1.1 dev's articles (README "Answer types").
-TYPE_WEIGHT = 0.1
-# How well each entity type answers each kind of question; a NAME is a name of no clear kind.
-_ACCEPTS = {
-    PERSON: {PERSON: 1.0, NAME: 0.6, ORG: 0.3},
-    ORG: {ORG: 1.0, NAME: 0.6, PERSON: 0.3, PLACE: 0.3},
-    PLACE: {PLACE: 1.0, NAME: 0.6, ORG: 0.3},
-    DATE: {DATE: 1.0},
-    NUMBER: {NUMBER: 1.0},
-}
-# Characters between a phrase and the question's words at which closeness counts half.
-_NEAR = 40
-_REASON_CUES = re.compile(
-    r"\b(?:because|due to|since|so that|in order to|as a result|owing to|thanks to|reasons?|"
-    r"led to|caused|so as to)\b",
-    re.IGNORECASE,
-)
 
 
 class Status(str, Enum):
@@ -209,60 +184,6 @@ class _Candidate:
     phrase: Span | None  # the best thing of the asked-for kind in the sentence
 
 
-def answer_phrases(
-    passage: Passage, kind: str, question_words: set[str]
-) -> list[tuple[Span | None, float]]:
-    """For each sentence of a passage, the entity in it that best answers a question asking for
-    `kind`, and its weight (0..1): the entity type's fit, more when it stands near the question's
-    words; (None, 0.0) where there is none. An entity made only of the question's own words is not
-    an answer to it ("Who is Bill Roggio?")."""
-    found: list[tuple[Span | None, float]] = [(None, 0.0)] * len(passage.sentences)
-    accepts = _ACCEPTS.get(kind)
-    if not accepts:
-        return found
-    text = passage.text
-    candidates = [
-        (entity, accepts[entity.type])
-        for entity in passage.entities
-        if entity.type in accepts
-        and not all(w in question_words for w in content_words(text[entity.start : entity.end]))
-    ]
-    # The question's words where they occur (compiled only if some sentence holds a candidate).
-    anchor: re.Pattern[str] | None = None if question_words else re.compile(r"(?!)")
-    at = 0  # both lists are in text order: walk them together
-    for i, sentence in enumerate(passage.sentences):
-        while at < len(candidates) and candidates[at][0].start < sentence.start:
-            at += 1
-        inside = []
-        while at < len(candidates) and candidates[at][0].end <= sentence.end:
-            inside.append(candidates[at])
-            at += 1
-        if not inside:
-            continue
-        if anchor is None:
-            anchor = re.compile(
-                r"\b(?:" + "|".join(map(re.escape, sorted(question_words))) + r")\b", re.I
-            )
-        anchors = [m.span() for m in anchor.finditer(text, sentence.start, sentence.end)]
-        for entity, fit in inside:
-            gaps = [
-                max(a - entity.end, entity.start - b)
-                for a, b in anchors
-                if b <= entity.start or a >= entity.end
-            ]
-            near = _NEAR / (_NEAR + min(gaps)) if gaps else 0.5
-            value = fit * (0.5 + 0.5 * near)
-            if value > found[i][1]:
-                found[i] = (Span(entity.start, entity.end), value)
-    return found
-
-
-def _keyword_overlap(question_words: set[str], text: str) -> float:
-    if not question_words:
-        return 0.0
-    return len(question_words & set(content_words(text))) / len(question_words)
-
-
 def extract(
     question: str,
     hits: Sequence[Hit],
@@ -275,26 +196,21 @@ def extract(
     the question as retrieval saw it (a follow-up resolved), which the answer is drawn from."""
     if not hits or score < threshold:
         return abstain(question, hits, score, asked=asked)
-    words = set(content_words(asked or question))
-    kind = asked_type(asked or question)
-    candidates = []
-    for rank, hit in enumerate(hits[:3]):
-        phrases = answer_phrases(hit.passage, kind, words)
-        for i, span in enumerate(hit.passage.sentences):
-            text = hit.passage.text[span.start : span.end]
-            similarity = hit.sentence_scores[i] if i < len(hit.sentence_scores) else hit.dense
-            overlap = _keyword_overlap(words, text)
-            value = similarity + KEYWORD_WEIGHT * overlap - RANK_PENALTY * rank
-            phrase, fit = phrases[i]
-            if kind == REASON and _REASON_CUES.search(text):
-                fit = 1.0
-            candidates.append(_Candidate(rank, i, value + TYPE_WEIGHT * fit, phrase))
-    candidates.sort(key=lambda c: c.score, reverse=True)
+    found, rows = sentences.candidates(asked or question, hits)
+    if not found:
+        return abstain(question, hits, score, asked=asked)
+    chooser = sentences.model()
+    values = chooser.score(rows)
+    candidates = [
+        _Candidate(rank, i, float(value), phrase)
+        for (rank, i, phrase), value in zip(found, values, strict=True)
+    ]
+    candidates.sort(key=lambda c: c.score, reverse=True)  # stable: ties keep the reading order
     best = candidates[0].score
-    reports = dated_reports(hits, candidates, best)
+    reports = dated_reports(hits, candidates, best - chooser.margin)
     if reports:
         return _differing(question, hits, reports, score, asked)
-    chosen = [c for c in candidates if c.score >= best - SENTENCE_MARGIN][:MAX_SENTENCES]
+    chosen = [c for c in candidates if c.score >= best - chooser.margin][:MAX_SENTENCES]
     # The answer phrase comes from the best-scoring chosen sentence that holds one.
     marked = next((c for c in chosen if c.phrase is not None), None)
     # Read in the articles' order: by paragraph rank, then position inside the paragraph.
@@ -316,15 +232,16 @@ def extract(
 
 
 def dated_reports(
-    hits: Sequence[Hit], candidates: Sequence[_Candidate], best: float
+    hits: Sequence[Hit], candidates: Sequence[_Candidate], floor: float
 ) -> list[_Candidate]:
     """When articles of different dates give different answers of the asked-for kind (a name, a
-    number, a date): each date's best sentence among those scoring near the best, newest first,
-    leaving out a date that repeats a newer one's answer. Else an empty list."""
+    number, a date): each date's best sentence among those scoring at least floor (near the
+    best), newest first, leaving out a date that repeats a newer one's answer. Else an empty
+    list."""
     by_day: dict[str, _Candidate] = {}
     for c in candidates:  # best first, so each day keeps its best sentence
         published = hits[c.hit_rank].passage.published
-        if c.phrase is not None and published and c.score >= best - SENTENCE_MARGIN:
+        if c.phrase is not None and published and c.score >= floor:
             by_day.setdefault(published[:10], c)
     reports, said = [], set()
     for day in sorted(by_day, reverse=True):

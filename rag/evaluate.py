@@ -147,10 +147,24 @@ def _load_beir(folder: Path) -> Dataset:
             record = json.loads(line)
             texts[str(record["_id"])] = record["text"]
             dates[str(record["_id"])] = str(record.get("date") or "")
+    answers: dict[str, tuple[str, ...]] = {}
+    if (folder / "answers.jsonl").is_file():  # the gold answer strings, where the set has them
+        for line in (folder / "answers.jsonl").read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                record = json.loads(line)
+                given = record.get("answers", record.get("answer")) or ()
+                answers[str(record["_id"])] = (given,) if isinstance(given, str) else tuple(given)
     asked = [q for q in relevance if q in texts]
     parts = _beir_parts(asked, dates)
     questions = tuple(
-        Question(id=q, text=texts[q], relevance=relevance[q], part=parts[q], date=_day(dates[q]))
+        Question(
+            id=q,
+            text=texts[q],
+            relevance=relevance[q],
+            part=parts[q],
+            date=_day(dates[q]),
+            answers=answers.get(q, ()),
+        )
         for q in asked
     )
     lines = corpus.read_text(encoding="utf-8").splitlines()
@@ -391,8 +405,13 @@ def answer_in_citation(question: Question, answer: Answer) -> bool:
     """True when a gold answer string appears in the sentences the answer cites."""
     if answer.abstained:
         return False
-    cited = " ".join(_normal(c.sentence) for c in answer.citations)
-    return any(_normal(gold) in cited for gold in question.answers if gold.strip())
+    return holds_answer(" ".join(c.sentence for c in answer.citations), question.answers)
+
+
+def holds_answer(text: str, answers: Sequence[str]) -> bool:
+    """True when one of the gold answer strings appears in text (case and spacing aside)."""
+    held = _normal(text)
+    return any(_normal(gold) in held for gold in answers if gold.strip())
 
 
 def squad_normal(text: str) -> str:

@@ -1,6 +1,7 @@
-"""`python -m rag.fit [DATA]`: refit the ranker and the answerability model from the public
-evaluation data, on the fixed "fit" halves only (SQuAD by article, SciFact by odd id, news by
-date), and write them as JSON beside rag/retrieve/. Needs scikit-learn (pip install '.[fit]').
+"""`python -m rag.fit [DATA]`: refit the ranker, the answerability model and the sentence model
+from the public evaluation data, on the fixed "fit" halves only (SQuAD by article, SciFact by odd
+id, news by date), and write them as JSON beside rag/retrieve/. Needs scikit-learn and LightGBM
+(pip install '.[fit]').
 
 1. Ranker: a pairwise logistic regression (each gold paragraph against the candidates ranked
    near it) over the features of rag/retrieve/features.py, each dataset weighted equally.
@@ -9,7 +10,11 @@ date), and write them as JSON beside rag/retrieve/. Needs scikit-learn (pip inst
    index (a seeded half of the SQuAD v1.1 and news corpora), each dataset weighted equally. Its
    default threshold is the highest that still answers 95% of the answerable questions (datasets
    weighted equally), read from out-of-fold probabilities.
-3. Recency prior: its strength and scale, by grid search for the best MRR@10 on the earlier half
+3. Sentence model: LambdaRank trees (LightGBM) over the features of rag/sentences.py, ranking
+   the sentences of each question's five paragraphs by whether they hold its gold answer (the
+   SQuAD v1.1 and news fit halves, the news asked as of its dates). Its margin is the one at which
+   answers cite CITED sentences on average over the SQuAD questions, read from out-of-fold scores.
+4. Recency prior: its strength and scale, by grid search for the best MRR@10 on the earlier half
    (by date) of the news questions, each asked as of its own date over the whole corpus.
 """
 
@@ -22,9 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
+from rag import sentences
+from rag.answer import MAX_SENTENCES
 from rag.config import DEFAULT_MODEL, Config
 from rag.embed import load_embedder
-from rag.evaluate import Dataset, asked_when, holdout, load_dataset
+from rag.evaluate import Dataset, asked_when, holdout, holds_answer, load_dataset
 from rag.pipeline import Pipeline, index_sources
 from rag.retrieve import Hit, candidates, ranker, retrieve
 from rag.retrieve.answerable import FEATURES, answerability_features
@@ -33,11 +40,13 @@ from rag.retrieve.model import (
     ANSWERABILITY,
     MODELS,
     RANKER,
+    SENTENCES,
     LinearModel,
     TreeModel,
     load_model,
 )
 from rag.retrieve.recency import PRIOR, Prior, When, penalty
+from rag.store import Passage
 
 NEWS = "news/realtimeqa-cnn-2020-2022"
 RANKER_SETS = ("squad/dev-v1.1.json", "scifact", NEWS)
@@ -72,6 +81,24 @@ TREES = {
 }
 
 
+# The sentence model: LambdaRank over each question's candidate sentences.
+SENTENCE_TREES = {
+    "objective": "lambdarank",
+    "n_estimators": 300,
+    "num_leaves": 15,
+    "learning_rate": 0.05,
+    "min_child_samples": 20,
+    "random_state": SEED,
+    "deterministic": True,
+    "force_row_wise": True,
+    "verbose": -1,
+}
+# Sentences an answer cites on average over the SQuAD fit questions: as many as the hand-set
+# scoring the model replaced cited there (1.60). A wider margin cites more and holds the answer
+# more often, in longer answers (README "Answer types").
+CITED = 1.6
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rag.fit", description=__doc__.split("\n")[0])
     parser.add_argument("data", type=Path, nargs="?", default=Path("../shared/data"))
@@ -79,7 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="at most N fit questions per dataset")
     parser.add_argument("--output", type=Path, default=MODELS, help="where the JSON files go")
     parser.add_argument(
-        "--only", choices=("ranker", "answerability", "recency"), help="refit only this part"
+        "--only",
+        choices=("ranker", "answerability", "sentences", "recency"),
+        help="refit only this part",
     )
     args = parser.parse_args(argv)
     fitter = Fitter(args.data, args.index, args.limit)
@@ -91,16 +120,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         temporary.replace(path)
         print(f"wrote {path}", file=sys.stderr)
         return 0
-    if args.only != "answerability":
+    if args.only in (None, "ranker"):
         fitted = fitter.fit_ranker()
         if fitted is not ranker():
             write(fitted, args.output / RANKER)
-            load_model.cache_clear()  # the answerability features use the new ranker's scores
-    if args.only == "ranker":
-        return 0
-    answerability = fitter.fit_answerability()
-    write(answerability, args.output / ANSWERABILITY)
-    load_model.cache_clear()
+            # The other models' features use the new ranker's scores.
+            load_model.cache_clear()
+    if args.only in (None, "answerability"):
+        answerability = fitter.fit_answerability()
+        write(answerability, args.output / ANSWERABILITY)
+        load_model.cache_clear()
+    if args.only in (None, "sentences"):
+        write(sentence_trees(*fitter.sentence_tables()), args.output / SENTENCES)
+        load_model.cache_clear()
     return 0
 
 
@@ -293,6 +325,36 @@ class Fitter:
             labels.append(y)
         return tables, labels
 
+    def sentence_tables(self) -> tuple[list[list[np.ndarray]], list[list[np.ndarray]]]:
+        """Per dataset (SQuAD v1.1, then news), per question with a gold answer: the rows of
+        sentence features of its candidate sentences, and whether each holds the answer."""
+        tables, labels = [], []
+        for name in ("squad/dev-v1.1.json", NEWS):
+            dataset = load_dataset(self.data / name)
+            pipeline = self.pipeline(dataset)
+            questions = [q for q in self.questions(dataset) if q.answers]
+            self.embed(questions)
+            rows, held = [], []
+            for q in questions:
+                when = asked_when(q, pipeline)  # as rag eval asks it
+                hits = retrieve(
+                    pipeline.index, q.text, self.vector(q.text), pipeline.config.k, when=when
+                )
+                found, table = sentences.candidates(q.text, hits)
+                rows.append(table)
+                held.append(
+                    np.array([_holds(hits[r].passage, i, q.answers) for r, i, _ in found], float)
+                )
+            print(
+                f"sentences: {dataset.name}: {len(rows)} questions, "
+                f"{sum(len(r) for r in rows)} sentences, "
+                f"{sum(bool(h.any()) for h in held)} with the answer in one",
+                file=sys.stderr,
+            )
+            tables.append(rows)
+            labels.append(held)
+        return tables, labels
+
 
 def answerability_trees(tables: list[np.ndarray], labels: list[np.ndarray]) -> TreeModel:
     """Trees over every dataset's rows (each dataset weighted equally), and the highest threshold
@@ -332,12 +394,81 @@ def answerability_trees(tables: list[np.ndarray], labels: list[np.ndarray]) -> T
     )
 
 
+def sentence_trees(tables: list[list[np.ndarray]], labels: list[list[np.ndarray]]) -> TreeModel:
+    """LambdaRank trees over every question's candidate sentences (the first dataset's questions
+    set the margin: the one at which they cite CITED sentences on average, by out-of-fold
+    scores, since the trees rank their own questions' sentences further apart than new ones)."""
+    try:
+        import lightgbm
+    except ImportError:
+        raise SystemExit("refitting needs LightGBM: pip install lightgbm") from None
+    rows = [table for dataset in tables for table in dataset]
+    held = [y for dataset in labels for y in dataset]
+    first = np.arange(len(rows)) < len(tables[0])
+
+    def trees(chosen: np.ndarray):
+        picked = np.flatnonzero(chosen)
+        fitted = lightgbm.LGBMRanker(**SENTENCE_TREES)
+        return fitted.fit(
+            np.concatenate([rows[i] for i in picked]),
+            np.concatenate([held[i] for i in picked]).astype(int),
+            group=[len(rows[i]) for i in picked],
+        )
+
+    folds = np.random.default_rng(SEED).integers(0, FOLDS, len(rows))
+    unseen: list[np.ndarray] = [np.empty(0)] * len(rows)
+    for fold in range(FOLDS):
+        fitted = trees(folds != fold)
+        for i in np.flatnonzero((folds == fold) & first):
+            unseen[i] = fitted.predict(rows[i])
+    margin = cited_margin([unseen[i] for i in np.flatnonzero(first)], CITED)
+    notes = {
+        "fitted on": "fit halves of SQuAD v1.1 and the news set (asked as of their dates): "
+        "which of the sentences of each question's five paragraphs hold its gold answer",
+        "trees": ", ".join(f"{k} {v}" for k, v in SENTENCE_TREES.items() if k != "verbose"),
+        "margin": f"answers cite {CITED} sentences on average over the SQuAD fit questions "
+        f"({FOLDS}-fold out-of-fold scores)",
+    }
+    return TreeModel.from_lightgbm(
+        trees(np.ones(len(rows), dtype=bool)).booster_,
+        "sentences",
+        sentences.FEATURES,
+        threshold=None,
+        notes=notes,
+        margin=margin,
+    )
+
+
+def cited_margin(scores: list[np.ndarray], cited: float) -> float:
+    """The margin below each question's best sentence score within which at most MAX_SENTENCES
+    sentences are chosen and cited `cited` sentences on average (bisection: more margin, more
+    sentences)."""
+
+    def mean_cited(margin: float) -> float:
+        return float(
+            np.mean([min(MAX_SENTENCES, int((s >= s.max() - margin).sum())) for s in scores])
+        )
+
+    low, high = 0.0, 1.0
+    while mean_cited(high) < cited and high < 1e6:
+        high *= 2
+    for _ in range(40):
+        middle = (low + high) / 2
+        low, high = (middle, high) if mean_cited(middle) < cited else (low, middle)
+    return high
+
+
 def operating_point(answerable: list[np.ndarray], rate: float) -> float:
     """The highest threshold at which the mean over datasets of the share of answerable
     questions scoring at least the threshold is still `rate`."""
     values = np.unique(np.concatenate(answerable))[::-1]  # highest first
     shares = np.mean([[np.mean(a >= v) for v in values] for a in answerable], axis=0)
     return float(values[np.argmax(shares >= rate)])
+
+
+def _holds(passage: Passage, sentence: int, answers: Sequence[str]) -> bool:
+    span = passage.sentences[sentence]
+    return holds_answer(passage.text[span.start : span.end], answers)
 
 
 def _mrr(model: LinearModel, judged: list[list[tuple[np.ndarray, np.ndarray]]]) -> float:

@@ -185,6 +185,16 @@ def test_beir_folder_gives_the_hand_computed_ndcg(tmp_path):
     expected = (1 + 1 / (2 + 1 / math.log2(3))) / 2
     assert result["ndcg@10"] == pytest.approx(expected, abs=1e-4)
     assert result["recall@5"] == pytest.approx((1 + 0.5) / 2, abs=1e-4)
+    assert "answer_in_citation" not in result  # no answer strings, nothing to measure
+    # With the set's answer strings (as the news set has them), the cited sentences are checked.
+    (folder / "answers.jsonl").write_text(
+        json.dumps({"_id": "q1", "answer": "Patagonia"})
+        + "\n"
+        + json.dumps({"_id": "q2", "answer": "coral reefs"})
+        + "\n"
+    )
+    result = _eval(str(folder), "--index", str(tmp_path / "index"), "--retriever", "bm25")
+    assert result["answer_in_citation"] == pytest.approx(0.5)  # q2 cites the mangroves
 
 
 def test_holdout_leaves_a_seeded_share_of_paragraphs_out_and_their_questions_unanswerable(

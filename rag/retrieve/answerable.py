@@ -13,6 +13,7 @@ from rag.retrieve.features import NAMES, QueryTerms
 from rag.retrieve.model import (
     ANSWERABILITY,
     RANKER,
+    SENTENCES,
     LinearModel,
     TreeModel,
     file_version,
@@ -57,8 +58,9 @@ def model() -> LinearModel | TreeModel:
 
 
 def model_versions() -> str:
-    """The versions of the ranker and answerability model, as the manifest records them."""
-    return f"{file_version(RANKER)} {file_version(ANSWERABILITY)}"
+    """The versions of the ranker, the answerability model and the sentence model, as the
+    manifest and eval results record them."""
+    return f"{file_version(RANKER)} {file_version(ANSWERABILITY)} {file_version(SENTENCES)}"
 
 
 def answerability_features(question: str, hits: Sequence[Hit]) -> np.ndarray:

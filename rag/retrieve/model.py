@@ -1,7 +1,7 @@
-"""The learned parts of retrieval, each a small model kept as a JSON text file beside this module:
-the ranker that orders the candidate paragraphs (linear) and the answerability model that says how
-likely the best of them answer the question (gradient-boosted trees). `python -m rag.fit` refits
-both."""
+"""The learned parts of retrieval and answering, each a small model kept as a JSON text file beside
+this module: the ranker that orders the candidate paragraphs (linear), the answerability model that
+says how likely the best of them answer the question, and the sentence model that ranks their
+sentences for the answer (both gradient-boosted trees). `python -m rag.fit` refits them."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from rag.errors import ConfigError
 MODELS = Path(__file__).resolve().parent
 RANKER = "ranker.json"
 ANSWERABILITY = "answerability.json"
+SENTENCES = "sentences.json"
 _FIX = "reinstall the package or refit with: python -m rag.fit"
 
 
@@ -100,6 +101,8 @@ class TreeModel:
     threshold: float | None
     version: str
     notes: dict
+    # For a ranking model: how far below the best score a candidate may score and still be chosen.
+    margin: float | None = None
     _paths: tuple = ()  # (split features, split thresholds, path matrix, path lengths, leaf values)
 
     @classmethod
@@ -116,6 +119,7 @@ class TreeModel:
                 threshold=_threshold(data),
                 version=version,
                 notes=dict(data.get("notes", {})),
+                margin=None if data.get("margin") is None else float(data["margin"]),
             )
 
         model = _parse(path, build)
@@ -123,6 +127,8 @@ class TreeModel:
         if not model.trees or not all(_well_formed(t, len(features)) for t in model.trees):
             raise ConfigError(f"{path} holds malformed trees; {_FIX}.")
         _check_threshold(path, model.threshold)
+        if model.margin is not None and not 0.0 <= model.margin < math.inf:
+            raise ConfigError(f"{path} has a margin that is negative or not finite; {_FIX}.")
         return model.compiled()
 
     def compiled(self) -> TreeModel:
@@ -184,6 +190,7 @@ class TreeModel:
             "kind": "trees",
             "features": list(self.features),
             "threshold": None if self.threshold is None else round(self.threshold, 4),
+            **({} if self.margin is None else {"margin": round(self.margin, 4)}),
             "notes": self.notes,
             "trees": [
                 {key: tree[key] for key in ("feature", "threshold", "left", "right", "value")}

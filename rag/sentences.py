@@ -1,0 +1,175 @@
+"""Which sentences of the retrieved paragraphs answer the question: what each sentence offers (the
+thing of the asked-for kind in it, how much of the question it holds, how its paragraph ranked)
+as a row of features, and the packaged model that ranks them (rag/retrieve/sentences.json,
+gradient-boosted trees fitted by `python -m rag.fit --only sentences`)."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from itertools import pairwise
+
+import numpy as np
+
+from rag.answertype import DATE, NAME, NUMBER, ORG, OTHER, PERSON, PLACE, REASON, asked_type
+from rag.retrieve import Hit
+from rag.retrieve.features import NAMES
+from rag.retrieve.model import SENTENCES, TreeModel, load_model
+from rag.store import Passage
+from rag.text import Span, content_words, terms
+
+# The sentences of this many best paragraphs are candidates (the answer is given five).
+PARAGRAPHS = 5
+# The kinds of question, in the order the model's "kind" feature numbers them.
+KINDS = (PERSON, ORG, PLACE, DATE, NUMBER, REASON, OTHER)
+FEATURES = (
+    "cosine",  # the sentence's cosine with the question
+    "cosine_gap",  # ... less the best cosine of any candidate sentence
+    "cosine_gap_paragraph",  # ... less the best cosine in its own paragraph
+    "terms",  # share of the question's stemmed terms the sentence holds
+    "pairs",  # share of the question's adjacent term pairs it holds, in order
+    "terms_before",  # the share of terms of the sentence before it (0 for the first)
+    "terms_after",  # ... and of the sentence after it (0 for the last)
+    "rank",  # its paragraph's rank (0 = best)
+    "paragraph_score",  # its paragraph's retrieval score
+    "paragraph_gap",  # ... less the best paragraph's
+    "paragraph_cosine",  # the cosine of the question and its paragraph
+    "type_fit",  # the weight of the thing of the asked-for kind in it (answer_phrases)
+    "typed",  # whether it holds such a thing at all
+    "reason",  # for a why-question: whether it says "because", "due to" and the like
+    "kind",  # what the question asks for, numbered as KINDS
+    "length",  # log(1 + its number of terms)
+    *(f"paragraph_{name}" for name in NAMES),  # its paragraph's row of ranker features
+    "question_terms",  # how many distinct terms the question has
+)
+
+# How well each entity type answers each kind of question; a NAME is a name of no clear kind.
+_ACCEPTS = {
+    PERSON: {PERSON: 1.0, NAME: 0.6, ORG: 0.3},
+    ORG: {ORG: 1.0, NAME: 0.6, PERSON: 0.3, PLACE: 0.3},
+    PLACE: {PLACE: 1.0, NAME: 0.6, ORG: 0.3},
+    DATE: {DATE: 1.0},
+    NUMBER: {NUMBER: 1.0},
+}
+# Characters between a phrase and the question's words at which closeness counts half.
+_NEAR = 40
+_REASON_CUES = re.compile(
+    r"\b(?:because|due to|since|so that|in order to|as a result|owing to|thanks to|reasons?|"
+    r"led to|caused|so as to)\b",
+    re.IGNORECASE,
+)
+
+
+def model() -> TreeModel:
+    """The packaged sentence model (rag/retrieve/sentences.json), read once."""
+    found = load_model(SENTENCES, FEATURES)
+    if not isinstance(found, TreeModel) or found.margin is None:
+        raise ValueError(f"{SENTENCES} must be trees with a margin")
+    return found
+
+
+def candidates(
+    question: str, hits: Sequence[Hit]
+) -> tuple[list[tuple[int, int, Span | None]], np.ndarray]:
+    """Every sentence of the best PARAGRAPHS hits as (hit rank, sentence index, the thing of the
+    asked-for kind in it or None), with its row of FEATURES, in paragraph then sentence order."""
+    words = set(content_words(question))
+    stems = list(dict.fromkeys(terms(question)))
+    wanted, pairs = set(stems), set(pairwise(stems))
+    kind = asked_type(question)
+    hits = hits[:PARAGRAPHS]
+    cosines = [_cosines(hit) for hit in hits]
+    best_cosine = max((max(c) for c in cosines if c), default=0.0)
+    top = hits[0].score if hits else 0.0
+    found: list[tuple[int, int, Span | None]] = []
+    rows: list[list[float]] = []
+    for rank, hit in enumerate(hits):
+        passage = hit.passage
+        phrases = answer_phrases(passage, kind, words)
+        texts = [passage.text[s.start : s.end] for s in passage.sentences]
+        said = [terms(text) for text in texts]
+        share = [len(wanted & set(s)) / len(wanted) if wanted else 0.0 for s in said]
+        paragraph = list(hit.features) if len(hit.features) == len(NAMES) else [0.0] * len(NAMES)
+        best_here = max(cosines[rank], default=0.0)
+        for i, text in enumerate(texts):
+            phrase, fit = phrases[i]
+            held = set(pairwise(said[i]))
+            found.append((rank, i, phrase))
+            rows.append(
+                [
+                    cosines[rank][i],
+                    cosines[rank][i] - best_cosine,
+                    cosines[rank][i] - best_here,
+                    share[i],
+                    len(pairs & held) / len(pairs) if pairs else 0.0,
+                    share[i - 1] if i > 0 else 0.0,
+                    share[i + 1] if i + 1 < len(texts) else 0.0,
+                    rank,
+                    hit.score,
+                    hit.score - top,
+                    hit.dense,
+                    fit,
+                    1.0 if phrase is not None else 0.0,
+                    1.0 if kind == REASON and _REASON_CUES.search(text) else 0.0,
+                    KINDS.index(kind),
+                    math.log1p(len(said[i])),
+                    *paragraph,
+                    len(wanted),
+                ]
+            )
+    return found, np.array(rows, dtype=np.float32).reshape(-1, len(FEATURES))
+
+
+def _cosines(hit: Hit) -> list[float]:
+    """Each sentence's cosine with the question (the paragraph's where one is missing)."""
+    scores = hit.sentence_scores
+    return [scores[i] if i < len(scores) else hit.dense for i in range(len(hit.passage.sentences))]
+
+
+def answer_phrases(
+    passage: Passage, kind: str, question_words: set[str]
+) -> list[tuple[Span | None, float]]:
+    """For each sentence of a passage, the entity in it that best answers a question asking for
+    `kind`, and its weight (0..1): the entity type's fit, more when it stands near the question's
+    words; (None, 0.0) where there is none. An entity made only of the question's own words is not
+    an answer to it ("Who is Bill Roggio?")."""
+    found: list[tuple[Span | None, float]] = [(None, 0.0)] * len(passage.sentences)
+    accepts = _ACCEPTS.get(kind)
+    if not accepts:
+        return found
+    text = passage.text
+    candidates = [
+        (entity, accepts[entity.type])
+        for entity in passage.entities
+        if entity.type in accepts
+        and not all(w in question_words for w in content_words(text[entity.start : entity.end]))
+    ]
+    # The question's words where they occur (compiled only if some sentence holds a candidate).
+    anchor: re.Pattern[str] | None = None if question_words else re.compile(r"(?!)")
+    at = 0  # both lists are in text order: walk them together
+    for i, sentence in enumerate(passage.sentences):
+        while at < len(candidates) and candidates[at][0].start < sentence.start:
+            at += 1
+        inside = []
+        while at < len(candidates) and candidates[at][0].end <= sentence.end:
+            inside.append(candidates[at])
+            at += 1
+        if not inside:
+            continue
+        if anchor is None:
+            anchor = re.compile(
+                r"\b(?:" + "|".join(map(re.escape, sorted(question_words))) + r")\b", re.I
+            )
+        anchors = [m.span() for m in anchor.finditer(text, sentence.start, sentence.end)]
+        for entity, fit in inside:
+            gaps = [
+                max(a - entity.end, entity.start - b)
+                for a, b in anchors
+                if b <= entity.start or a >= entity.end
+            ]
+            near = _NEAR / (_NEAR + min(gaps)) if gaps else 0.5
+            value = fit * (0.5 + 0.5 * near)
+            if value > found[i][1]:
+                found[i] = (Span(entity.start, entity.end), value)
+    return found

@@ -1,0 +1,95 @@
+"""The sentence model: which sentences of the retrieved paragraphs an answer cites. Deterministic
+features, a checked model file, and the choices a person reads in the chat."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from rag.answer import MAX_SENTENCES
+from rag.errors import ConfigError
+from rag.fit import cited_margin
+from rag.retrieve.answerable import model_versions
+from rag.retrieve.model import MODELS, SENTENCES, TreeModel, read_model
+from rag.sentences import FEATURES, KINDS, PARAGRAPHS, candidates, model
+
+
+def test_the_packaged_sentence_model_loads_with_its_margin():
+    packaged = model()
+    assert isinstance(packaged, TreeModel)
+    assert packaged.features == FEATURES
+    assert 0.0 < packaged.margin < 10.0
+    assert " sentences-" in model_versions()
+
+
+def test_a_sentence_model_round_trips_through_its_json(tmp_path):
+    packaged = model()
+    copy = tmp_path / SENTENCES
+    copy.write_text(packaged.to_json(), encoding="utf-8")
+    loaded = read_model(copy, FEATURES)
+    assert loaded.margin == pytest.approx(packaged.margin, abs=1e-4)
+    rows = np.random.default_rng(0).normal(size=(50, len(FEATURES)))
+    np.testing.assert_allclose(loaded.score(rows), packaged.score(rows), atol=1e-9)
+
+
+@pytest.mark.parametrize("margin", [-0.5, float("nan"), float("inf")])
+def test_a_margin_below_zero_or_not_finite_is_one_line_naming_the_file(tmp_path, margin):
+    data = json.loads((MODELS / SENTENCES).read_text(encoding="utf-8"))
+    path = tmp_path / SENTENCES
+    path.write_text(json.dumps(data | {"margin": margin}), encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        read_model(path, FEATURES)
+    text = str(raised.value)
+    assert "margin" in text and str(path) in text and "python -m rag.fit" in text
+    assert "\n" not in text
+
+
+def test_sentence_features_are_the_same_numbers_on_every_run(seed_pipeline):
+    question = "When did the Taliban take control of Afghanistan?"
+    hits = seed_pipeline.search(question, k=8)
+    found, rows = candidates(question, hits)
+    again, rows_again = candidates(question, seed_pipeline.search(question, k=8))
+    assert found == again
+    np.testing.assert_array_equal(rows, rows_again)
+    # Every sentence of the best five paragraphs, in reading order, each with a full row.
+    best = hits[:PARAGRAPHS]
+    expected = [(r, i) for r, hit in enumerate(best) for i in range(len(hit.passage.sentences))]
+    assert [(r, i) for r, i, _ in found] == expected
+    assert rows.shape == (len(expected), len(FEATURES)) and np.isfinite(rows).all()
+    column = {name: i for i, name in enumerate(FEATURES)}
+    assert set(rows[:, column["kind"]]) == {KINDS.index("date")}
+    assert rows[:, column["cosine_gap"]].max() == 0.0  # the best sentence's gap
+    assert (rows[:, column["terms"]] >= 0).all() and (rows[:, column["terms"]] <= 1).all()
+
+
+def test_no_paragraphs_give_no_candidates():
+    found, rows = candidates("Who is Bill Roggio?", [])
+    assert found == [] and rows.shape == (0, len(FEATURES))
+
+
+def test_the_margin_cites_the_asked_number_of_sentences_on_average():
+    rng = np.random.default_rng(4)
+    scores = [rng.normal(size=rng.integers(1, 30)) for _ in range(400)]
+    for cited in (1.2, 1.6, 2.0):
+        margin = cited_margin(scores, cited)
+        chosen = [min(MAX_SENTENCES, int((s >= s.max() - margin).sum())) for s in scores]
+        assert np.mean(chosen) == pytest.approx(cited, abs=0.01)
+    assert cited_margin(scores, 1.2) < cited_margin(scores, 1.6) < cited_margin(scores, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("question", "words"),
+    [
+        ("Who is Bill Roggio?", ["Roggio"]),
+        ("When did the Taliban take control of Afghanistan?", ["Taliban"]),
+        ("Who is the US special representative for reconciliation in Afghanistan?", ["Khalilzad"]),
+    ],
+)
+def test_the_sample_article_cites_the_sentence_that_answers(seed_pipeline, question, words):
+    answer = seed_pipeline.ask(question)
+    assert not answer.abstained
+    assert 1 <= sum(len(c.sentence) > 0 for c in answer.citations) <= MAX_SENTENCES
+    cited = " ".join(c.sentence for c in answer.citations)
+    assert all(word in cited for word in words), cited
