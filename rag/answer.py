@@ -207,7 +207,20 @@ def extract(
     ]
     candidates.sort(key=lambda c: c.score, reverse=True)  # stable: ties keep the reading order
     best = candidates[0].score
-    reports = dated_reports(hits, candidates, best - chooser.margin)
+    judged = candidates
+    if any(hit.prior for hit in hits[: sentences.PARAGRAPHS]):
+        # Reports of other days are judged without the recency prior, which ranks them lower
+        # than the report nearest the asked-for day: that must not hide a report that differs.
+        values = chooser.score(sentences.without_prior(rows, found, hits))
+        judged = sorted(
+            (
+                _Candidate(rank, i, float(value), phrase)
+                for (rank, i, phrase), value in zip(found, values, strict=True)
+            ),
+            key=lambda c: c.score,
+            reverse=True,
+        )
+    reports = dated_reports(hits, judged, judged[0].score - chooser.margin)
     if reports:
         return _differing(question, hits, reports, score, asked)
     chosen = [c for c in candidates if c.score >= best - chooser.margin][:MAX_SENTENCES]

@@ -121,6 +121,22 @@ def candidates(
     return found, np.array(rows, dtype=np.float32).reshape(-1, len(FEATURES))
 
 
+def without_prior(rows: np.ndarray, found: Sequence[tuple[int, int, object]], hits) -> np.ndarray:
+    """The rows as they would be had the recency prior not moved the paragraphs: each paragraph's
+    score with the prior's penalty given back, its gap to the best such score and its rank by
+    them. What the sentences and paragraphs say is kept."""
+    column = {name: i for i, name in enumerate(FEATURES)}
+    undated = np.array([hit.score + hit.prior for hit in hits[:PARAGRAPHS]], dtype=np.float32)
+    place = np.empty(len(undated), dtype=np.float32)
+    place[np.argsort(-undated, kind="stable")] = np.arange(len(undated))
+    ranks = np.array([rank for rank, _, _ in found], dtype=np.int64)
+    moved = rows.copy()
+    moved[:, column["paragraph_score"]] = undated[ranks]
+    moved[:, column["paragraph_gap"]] = undated[ranks] - undated.max(initial=0.0)
+    moved[:, column["rank"]] = place[ranks]
+    return moved
+
+
 def _cosines(hit: Hit) -> list[float]:
     """Each sentence's cosine with the question (the paragraph's where one is missing)."""
     scores = hit.sentence_scores

@@ -4,6 +4,7 @@ features, a checked model file, and the choices a person reads in the chat."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from rag.errors import ConfigError
 from rag.fit import cited_margin
 from rag.retrieve.answerable import model_versions
 from rag.retrieve.model import MODELS, SENTENCES, TreeModel, read_model
-from rag.sentences import FEATURES, KINDS, PARAGRAPHS, candidates, model
+from rag.sentences import FEATURES, KINDS, PARAGRAPHS, candidates, model, without_prior
 
 
 def test_the_packaged_sentence_model_loads_with_its_margin():
@@ -93,3 +94,23 @@ def test_the_sample_article_cites_the_sentence_that_answers(seed_pipeline, quest
     assert 1 <= sum(len(c.sentence) > 0 for c in answer.citations) <= MAX_SENTENCES
     cited = " ".join(c.sentence for c in answer.citations)
     assert all(word in cited for word in words), cited
+
+
+def test_without_the_prior_a_report_it_ranked_lower_is_ranked_by_its_own_score(seed_pipeline):
+    question = "What did Neumann say about sanctions?"
+    hits = seed_pipeline.search(question, k=5)[:3]
+    found, rows = candidates(question, hits)
+    np.testing.assert_array_equal(without_prior(rows, found, hits), rows)  # no prior: as ranked
+    # The prior took 10 off the best paragraph: given back, it is first again.
+    scores = [hits[0].score - 10.0, *(h.score for h in hits[1:])]
+    priors = [10.0] + [0.0] * (len(hits) - 1)
+    lowered = [replace(h, score=s, prior=p) for h, s, p in zip(hits, scores, priors, strict=True)]
+    reordered = sorted(lowered, key=lambda h: h.score, reverse=True)
+    found, rows = candidates(question, reordered)
+    moved = without_prior(rows, found, reordered)
+    column = {name: i for i, name in enumerate(FEATURES)}
+    first = [j for j, (rank, _, _) in enumerate(found) if reordered[rank] is lowered[0]]
+    assert set(moved[first, column["rank"]]) == {0.0}
+    assert set(moved[first, column["paragraph_gap"]]) == {0.0}
+    np.testing.assert_allclose(moved[first, column["paragraph_score"]], hits[0].score, rtol=1e-6)
+    assert (moved[:, column["paragraph_gap"]] <= 0).all()

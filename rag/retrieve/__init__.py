@@ -40,6 +40,7 @@ class Hit:
     features: tuple[float, ...] = ()  # the candidate's row of features.NAMES
     # Publication days (ISO) of other versions of this paragraph left out for it, newest first.
     also: tuple[str, ...] = ()
+    prior: float = 0.0  # what the recency prior took off its score (score + prior: without it)
 
     @property
     def best_sentence(self) -> float:
@@ -76,11 +77,11 @@ def retrieve(
     want = max(k, RERANK_DEPTH if rerank else 0)
     # The days the prior favours, read from the question once (None: dates ignored).
     centre = when.centre(question) if when is not None else None
-    ranked, scores, features = _rank(
+    ranked, scores, features, priors = _rank(
         index, question, q, want + SPARE, retriever, carry, when, centre
     )
     groups = collapse_duplicates(index, ranked, want, centre)
-    hits = _hits(index, q, groups, scores, features)
+    hits = _hits(index, q, groups, scores, features, priors)
     if rerank is not None and hits:
         order = np.argsort(
             -np.asarray(rerank(question, [h.passage.text for h in hits])), kind="stable"
@@ -95,7 +96,7 @@ def candidates(
     """Every candidate paragraph of the hybrid retriever, in the ranker's order, with its row of
     features (what the ranker is fitted on: rag.fit); when only filters (no recency prior)."""
     q = np.asarray(query_vector, dtype=np.float32).reshape(-1)
-    ranked, _, features = _rank(index, question, q, CANDIDATES, "hybrid", (), when, None)
+    ranked, _, features, _ = _rank(index, question, q, CANDIDATES, "hybrid", (), when, None)
     rows = np.array([features[pid] for pid in ranked], dtype=np.float32).reshape(-1, len(NAMES))
     return ranked, rows
 
@@ -109,9 +110,10 @@ def _rank(
     carry: Sequence[int],
     when: When | None,
     centre: Centre | None,
-) -> tuple[list[int], dict[int, float], dict[int, np.ndarray]]:
-    """Paragraph ids best first (at most depth), their scores and their feature rows; when
-    filters the paragraphs, centre (if any) applies the recency prior to the hybrid score."""
+) -> tuple[list[int], dict[int, float], dict[int, np.ndarray], dict[int, float]]:
+    """Paragraph ids best first (at most depth), their scores, their feature rows and what the
+    recency prior took off each score; when filters the paragraphs, centre (if any) applies the
+    recency prior to the hybrid score."""
     query = QueryTerms.of(question)
     keyword = index.keywords.paragraphs.scores(list(query.terms))
     # Rows of keywords.paragraph_ids the question may use (None: all of them).
@@ -136,7 +138,7 @@ def _rank(
     carried = carried.tolist()
     candidates = np.array(list(dict.fromkeys([*keyword_ids, *dense_ids, *carried])), dtype=np.int64)
     if not len(candidates):
-        return [], {}, {}
+        return [], {}, {}, {}
     features = candidate_features(
         index,
         q,
@@ -147,12 +149,12 @@ def _rank(
         {pid: rank for rank, pid in enumerate(keyword_ids)},
         pool,
     )
+    prior = np.zeros(len(candidates), dtype=np.float32)
     if retriever == "hybrid":
         scores = ranker().score(features)
         if centre is not None:  # the recency prior
-            scores = scores - penalty(
-                index.days()[index.keywords.paragraph_rows(candidates)], centre
-            )
+            prior = penalty(index.days()[index.keywords.paragraph_rows(candidates)], centre)
+            scores = scores - prior
     elif retriever == "dense":
         scores = features[:, NAMES.index("dense")]
     else:
@@ -165,6 +167,7 @@ def _rank(
         ranked,
         dict(zip(ranked, scores[order].tolist(), strict=True)),
         dict(zip(ranked, features[order], strict=True)),
+        dict(zip(ranked, prior[order].tolist(), strict=True)),
     )
 
 
@@ -240,6 +243,7 @@ def _hits(
     groups: Sequence[tuple[int, tuple[int, ...]]],
     scores: dict[int, float],
     features: dict[int, np.ndarray],
+    priors: dict[int, float],
 ) -> list[Hit]:
     passages = index.passages([pid for pid, _ in groups])
     q = np.asarray(query_vector, dtype=np.float32).reshape(-1)
@@ -258,6 +262,7 @@ def _hits(
                 tuple(float(s) for s in sentence_scores),
                 tuple(float(f) for f in features[pid]),
                 _other_days(index, others, passage.published),
+                priors[pid],
             )
         )
     return hits
