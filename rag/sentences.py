@@ -13,9 +13,10 @@ from itertools import pairwise
 import numpy as np
 
 from rag.answertype import DATE, NAME, NUMBER, ORG, OTHER, PERSON, PLACE, REASON, asked_type
+from rag.errors import ConfigError
 from rag.retrieve import Hit
 from rag.retrieve.features import NAMES
-from rag.retrieve.model import SENTENCES, TreeModel, load_model
+from rag.retrieve.model import MODELS, SENTENCES, TreeModel, load_model
 from rag.store import Passage
 from rag.text import Span, content_words, terms
 
@@ -43,6 +44,7 @@ FEATURES = (
     *(f"paragraph_{name}" for name in NAMES),  # its paragraph's row of ranker features
     "question_terms",  # how many distinct terms the question has
 )
+_COLUMN = {name: i for i, name in enumerate(FEATURES)}
 
 # How well each entity type answers each kind of question; a NAME is a name of no clear kind.
 _ACCEPTS = {
@@ -65,7 +67,10 @@ def model() -> TreeModel:
     """The packaged sentence model (rag/retrieve/sentences.json), read once."""
     found = load_model(SENTENCES, FEATURES)
     if not isinstance(found, TreeModel) or found.margin is None:
-        raise ValueError(f"{SENTENCES} must be trees with a margin")
+        raise ConfigError(
+            f"{MODELS / SENTENCES} is not a ranking model with a margin; reinstall the package "
+            "or refit with: python -m rag.fit --only sentences."
+        )
     return found
 
 
@@ -121,19 +126,22 @@ def candidates(
     return found, np.array(rows, dtype=np.float32).reshape(-1, len(FEATURES))
 
 
-def without_prior(rows: np.ndarray, found: Sequence[tuple[int, int, object]], hits) -> np.ndarray:
-    """The rows as they would be had the recency prior not moved the paragraphs: each paragraph's
-    score with the prior's penalty given back, its gap to the best such score and its rank by
-    them. What the sentences and paragraphs say is kept."""
-    column = {name: i for i, name in enumerate(FEATURES)}
+def without_prior(
+    rows: np.ndarray, found: Sequence[tuple[int, int, Span | None]], hits: Sequence[Hit]
+) -> np.ndarray:
+    """The rows (of `candidates(question, hits)`) as they would be had the recency prior not moved
+    the paragraphs: each paragraph's score with the prior's penalty given back, its gap to the
+    best such score and its rank by them. What the sentences and paragraphs say is kept."""
+    if not found:
+        return rows.copy()
     undated = np.array([hit.score + hit.prior for hit in hits[:PARAGRAPHS]], dtype=np.float32)
     place = np.empty(len(undated), dtype=np.float32)
     place[np.argsort(-undated, kind="stable")] = np.arange(len(undated))
     ranks = np.array([rank for rank, _, _ in found], dtype=np.int64)
     moved = rows.copy()
-    moved[:, column["paragraph_score"]] = undated[ranks]
-    moved[:, column["paragraph_gap"]] = undated[ranks] - undated.max(initial=0.0)
-    moved[:, column["rank"]] = place[ranks]
+    moved[:, _COLUMN["paragraph_score"]] = undated[ranks]
+    moved[:, _COLUMN["paragraph_gap"]] = undated[ranks] - undated.max()
+    moved[:, _COLUMN["rank"]] = place[ranks]
     return moved
 
 

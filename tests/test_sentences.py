@@ -114,3 +114,19 @@ def test_without_the_prior_a_report_it_ranked_lower_is_ranked_by_its_own_score(s
     assert set(moved[first, column["paragraph_gap"]]) == {0.0}
     np.testing.assert_allclose(moved[first, column["paragraph_score"]], hits[0].score, rtol=1e-6)
     assert (moved[:, column["paragraph_gap"]] <= 0).all()
+    # Scores below zero (the ranker's scale has no floor): the best is still the one of no gap.
+    sunk = [replace(h, score=h.score - 100.0) for h in reordered]
+    gaps = without_prior(rows, found, sunk)[:, column["paragraph_gap"]]
+    assert gaps.max() == 0.0 and set(gaps[first]) == {0.0}
+
+
+def test_a_sentence_model_without_a_margin_is_one_line_naming_the_file(monkeypatch):
+    import rag.sentences
+
+    packaged = model()
+    monkeypatch.setattr(rag.sentences, "load_model", lambda *_: replace(packaged, margin=None))
+    with pytest.raises(ConfigError) as raised:
+        rag.sentences.model()
+    text = str(raised.value)
+    assert str(MODELS / SENTENCES) in text and "python -m rag.fit --only sentences" in text
+    assert "\n" not in text
