@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rag import sentences
 from rag.answer import Answer, abstain, extract
 from rag.chunk import article_id, chunk_article
 from rag.config import DEFAULT_MODEL, Config
@@ -376,7 +377,10 @@ class Pipeline:
     ) -> list[Hit]:
         vector = self.embedder.encode_queries([question])[0]
         when = when or self.when()
-        return retrieve(index, question, vector, k, retriever, self.rerank, carry, when)
+        hits = retrieve(index, question, vector, k, retriever, self.rerank, carry, when)
+        if self.rerank is None and retriever == "hybrid":
+            hits = sentences.reorder(question, hits)
+        return hits
 
     def _decide(self, question: str, asked: str, hits: Sequence[Hit]) -> Answer:
         """The extractive answer to `asked` (the question resolved), or the abstention when the

@@ -22,6 +22,14 @@ from rag.text import Span, content_words, terms
 
 # The sentences of this many best paragraphs are candidates (the answer is given five).
 PARAGRAPHS = 5
+# How much a paragraph's retrieval score counts beside its best sentence's score when the best
+# paragraphs are put in order (reorder): the best mean MRR@10 over the fit halves of SQuAD v1.1,
+# SciFact and the news set asked with and without dates, of 0, 0.5, 1, 2 and 4; and how much the
+# recency prior's penalty counts once more, so that the sentence does not trade the asked-for
+# week for the wording: the best MRR@10 on the news fit half asked as of its dates, of 0, 0.5, 1
+# and 2 (python benchmarks/reorder.py).
+REORDER_WEIGHT = 0.5
+REORDER_PRIOR = 1.0
 # The kinds of question, in the order the model's "kind" feature numbers them.
 KINDS = (PERSON, ORG, PLACE, DATE, NUMBER, REASON, OTHER)
 FEATURES = (
@@ -86,7 +94,12 @@ def candidates(
     hits = hits[:PARAGRAPHS]
     cosines = [_cosines(hit) for hit in hits]
     best_cosine = max((max(c) for c in cosines if c), default=0.0)
-    top = hits[0].score if hits else 0.0
+    # A paragraph's rank and gap are read from the retrieval scores, not from the order the hits
+    # come in, so that a sentence's row is the same after reorder() as before.
+    scores = np.array([hit.score for hit in hits], dtype=np.float64)
+    place = np.empty(len(hits), dtype=np.float64)
+    place[np.argsort(-scores, kind="stable")] = np.arange(len(hits))
+    top = float(scores.max()) if len(hits) else 0.0
     found: list[tuple[int, int, Span | None]] = []
     rows: list[list[float]] = []
     for rank, hit in enumerate(hits):
@@ -110,7 +123,7 @@ def candidates(
                     len(pairs & held) / len(pairs) if pairs else 0.0,
                     share[i - 1] if i > 0 else 0.0,
                     share[i + 1] if i + 1 < len(texts) else 0.0,
-                    rank,
+                    place[rank],
                     hit.score,
                     hit.score - top,
                     hit.dense,
@@ -124,6 +137,25 @@ def candidates(
                 ]
             )
     return found, np.array(rows, dtype=np.float32).reshape(-1, len(FEATURES))
+
+
+def reorder(question: str, hits: Sequence[Hit]) -> list[Hit]:
+    """The hits with the best PARAGRAPHS in order of their best sentence's score (the sentence
+    model's) plus REORDER_WEIGHT times their retrieval score, less REORDER_PRIOR times what the
+    recency prior took off it; the rest as they were. The paragraph that holds the sentence most
+    likely to answer comes first (SQuAD v1.1 check half: recall@1 0.833 -> 0.853)."""
+    top = list(hits[:PARAGRAPHS])
+    found, rows = candidates(question, top)
+    if len(top) < 2 or not found:
+        return list(hits)
+    best = np.full(len(top), -np.inf)
+    np.maximum.at(best, np.array([rank for rank, _, _ in found]), model().score(rows))
+    key = (
+        best
+        + REORDER_WEIGHT * np.array([hit.score for hit in top])
+        - REORDER_PRIOR * np.array([hit.prior for hit in top])
+    )
+    return [top[i] for i in np.argsort(-key, kind="stable")] + list(hits[PARAGRAPHS:])
 
 
 def without_prior(

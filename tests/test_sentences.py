@@ -12,9 +12,20 @@ import pytest
 from rag.answer import MAX_SENTENCES
 from rag.errors import ConfigError
 from rag.fit import cited_margin
+from rag.retrieve import retrieve
 from rag.retrieve.answerable import model_versions
 from rag.retrieve.model import MODELS, SENTENCES, TreeModel, read_model
-from rag.sentences import FEATURES, KINDS, PARAGRAPHS, candidates, model, without_prior
+from rag.sentences import (
+    FEATURES,
+    KINDS,
+    PARAGRAPHS,
+    REORDER_PRIOR,
+    REORDER_WEIGHT,
+    candidates,
+    model,
+    reorder,
+    without_prior,
+)
 
 
 def test_the_packaged_sentence_model_loads_with_its_margin():
@@ -130,3 +141,50 @@ def test_a_sentence_model_without_a_margin_is_one_line_naming_the_file(monkeypat
     text = str(raised.value)
     assert str(MODELS / SENTENCES) in text and "python -m rag.fit --only sentences" in text
     assert "\n" not in text
+
+
+def test_a_sentence_row_does_not_depend_on_the_order_of_the_hits(seed_pipeline):
+    question = "What did Roggio say about the Taliban?"
+    hits = seed_pipeline.search(question, k=5)
+    found, rows = candidates(question, hits)
+    shuffled = [hits[i] for i in (3, 0, 4, 2, 1)]
+    found_again, rows_again = candidates(question, shuffled)
+    by_sentence = {(hits[r].passage.id, i): row for (r, i, _), row in zip(found, rows, strict=True)}
+    for (r, i, _), row in zip(found_again, rows_again, strict=True):
+        np.testing.assert_array_equal(row, by_sentence[(shuffled[r].passage.id, i)])
+
+
+def test_reorder_puts_the_paragraph_of_the_best_sentence_first(seed_pipeline):
+    question = "What did Roggio say about the Taliban?"
+    vector = seed_pipeline.embedder.encode_queries([question])[0]
+    hits = retrieve(seed_pipeline.index, question, vector, 8, when=seed_pipeline.when())
+    reordered = reorder(question, hits)
+    # A permutation of the best five; the rest stay where they were.
+    assert sorted(h.passage.id for h in reordered[:PARAGRAPHS]) == sorted(
+        h.passage.id for h in hits[:PARAGRAPHS]
+    )
+    assert reordered[PARAGRAPHS:] == hits[PARAGRAPHS:]
+    found, rows = candidates(question, hits)
+    scores = model().score(rows)
+    key = {
+        hits[r].passage.id: max(s for (q, _, _), s in zip(found, scores, strict=True) if q == r)
+        + REORDER_WEIGHT * hits[r].score
+        - REORDER_PRIOR * hits[r].prior
+        for r in range(PARAGRAPHS)
+    }
+    assert [key[h.passage.id] for h in reordered[:PARAGRAPHS]] == sorted(key.values(), reverse=True)
+    # The pipeline's search is the retriever's order, reordered.
+    searched = seed_pipeline.search(question, k=8)
+    assert [h.passage.id for h in searched] == [h.passage.id for h in reordered]
+
+
+def test_the_answer_is_the_same_in_either_order(seed_pipeline):
+    question = "What did Roggio say about the Taliban?"
+    vector = seed_pipeline.embedder.encode_queries([question])[0]
+    hits = retrieve(seed_pipeline.index, question, vector, 5, when=seed_pipeline.when())
+    plain = seed_pipeline.answer(question, hits)
+    reordered = seed_pipeline.answer(question, hits[::-1])
+    assert plain.confidence == reordered.confidence
+    assert sorted(c.sentence for c in plain.citations) == sorted(
+        c.sentence for c in reordered.citations
+    )

@@ -91,6 +91,8 @@ def answerability_features(question: str, hits: Sequence[Hit]) -> np.ndarray:
 def answerability(question: str, hits: Sequence[Hit]) -> float:
     """The probability (0..1) that these paragraphs answer the question; 0 with none; at least
     NAMED_FLOOR for a question about a name that a sentence of the best paragraph names."""
+    # In the retriever's order, which the model was fitted on, whatever order they are shown in.
+    hits = sorted(hits, key=lambda hit: hit.score, reverse=True)
     if not hits or not hits[0].features:
         return 0.0
     probability = model().probability(answerability_features(question, hits))

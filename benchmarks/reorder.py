@@ -1,0 +1,126 @@
+"""Putting the best paragraphs in order of their best sentence (rag.sentences.reorder): recall@1,
+recall@5, MRR@10 and nDCG@10 of the retriever's own order and of the reordered one at each weight
+of the retrieval score (the recency prior's weight as shipped) and, on the news set asked as of
+its dates (the only set the prior moves), at each weight of the prior (the score's as shipped),
+on the fixed fit and check halves of SQuAD v1.1, SciFact and the news set (asked as of each
+question's date, and without dates).
+
+The shipped score weight (REORDER_WEIGHT) is the one with the best mean MRR@10 over the four fit
+halves, the shipped prior weight (REORDER_PRIOR) the one with the best MRR@10 on the dated news
+fit half; the check halves say whether they hold. Each question is searched once (as `rag eval`
+does, the best 20 paragraphs) and the best five are reordered at every weight.
+
+    python benchmarks/reorder.py [--limit N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from rag import sentences
+from rag.config import Config
+from rag.embed import load_embedder
+from rag.evaluate import DEPTH, asked_when, load_dataset, ndcg, recall, reciprocal_rank
+from rag.pipeline import Pipeline, index_sources
+from rag.retrieve import retrieve
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0)
+PRIORS = (0.0, 0.5, 1.0, 2.0)
+# (label, data, ask as of each question's date)
+SETS = (
+    ("SQuAD v1.1", "squad/dev-v1.1.json", True),
+    ("SciFact", "scifact", True),
+    ("news, as of its dates", "news/realtimeqa-cnn-2020-2022", True),
+    ("news, no dates", "news/realtimeqa-cnn-2020-2022", False),
+)
+
+
+def measure(pipeline: Pipeline, dataset, questions, weights, dates: bool) -> dict:
+    """{None (the retriever's order) or (score weight, prior weight): the means of (R@1, R@5,
+    MRR@10, nDCG@10)}."""
+    model = sentences.model()
+    found_rows: dict = {None: [], **{w: [] for w in weights}}
+    for q in tqdm(questions, unit="q", file=sys.stderr, mininterval=10.0):
+        vector = pipeline.embedder.encode_queries([q.text])[0]
+        when = asked_when(q, pipeline, dates)
+        hits = retrieve(pipeline.index, q.text, vector, DEPTH, when=when)
+        top = hits[: sentences.PARAGRAPHS]
+        found, rows = sentences.candidates(q.text, top)
+        best = np.full(len(top), -np.inf)
+        if found:
+            np.maximum.at(best, np.array([r for r, _, _ in found]), model.score(rows))
+        scores = np.array([hit.score for hit in top])
+        priors = np.array([hit.prior for hit in top])
+        orders = {None: list(range(len(top)))}
+        for w, p in weights:
+            orders[(w, p)] = list(np.argsort(-(best + w * scores - p * priors), kind="stable"))
+        for w, order in orders.items():
+            ranked = [top[i] for i in order] + hits[sentences.PARAGRAPHS :]
+            units = list(dict.fromkeys(dataset.unit(hit) for hit in ranked))
+            found_rows[w].append(
+                (
+                    recall(q.relevance, units, 1),
+                    recall(q.relevance, units, 5),
+                    reciprocal_rank(q.relevance, units, 10),
+                    ndcg(q.relevance, units, 10),
+                )
+            )
+    return {w: np.mean(v, axis=0) for w, v in found_rows.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=SHARED)
+    parser.add_argument("--index-root", type=Path, default=Path("index") / "eval")
+    parser.add_argument("--limit", type=int, help="questions per half")
+    args = parser.parse_args()
+    shipped_weight, shipped_prior = sentences.REORDER_WEIGHT, sentences.REORDER_PRIOR
+    embedder = load_embedder("all-MiniLM-L6-v2", True)
+    fit_mrr: dict = {w: [] for w in WEIGHTS}
+    prior_mrr: dict = {}
+    print("| half | set | order | R@1 | R@5 | MRR@10 | nDCG@10 |\n|---|---|---|---|---|---|---|")
+    for label, name, dates in SETS:
+        dataset = load_dataset(args.data / name)
+        config = Config(index_dir=args.index_root / dataset.name)
+        index_sources(config, dataset.inputs, embedder=embedder)  # reused when unchanged
+        pipeline = Pipeline(config, embedder=embedder)
+        weights = {(w, shipped_prior) for w in WEIGHTS}
+        if dates and name.startswith("news"):
+            weights |= {(shipped_weight, p) for p in PRIORS}
+        for half in ("fit", "check"):
+            questions = [q for q in dataset.questions if q.part == half and q.answerable]
+            result = measure(pipeline, dataset, questions[: args.limit], sorted(weights), dates)
+            for key, (r1, r5, mrr, nd) in result.items():
+                order = "retriever"
+                if key is not None:
+                    order = "reordered, score {:g}, prior {:g}".format(*key)
+                print(
+                    f"| {half} | {label} | {order} | {r1:.3f} | {r5:.3f} | {mrr:.3f} | {nd:.3f} |",
+                    flush=True,
+                )
+                if half == "fit" and key is not None:
+                    if key[1] == shipped_prior:
+                        fit_mrr[key[0]].append(mrr)
+                    if len(weights) > len(WEIGHTS) and key[0] == shipped_weight:
+                        prior_mrr[key[1]] = mrr
+    means = {w: float(np.mean(v)) for w, v in fit_mrr.items()}
+    print(
+        "mean MRR@10 over the fit halves by score weight: "
+        + ", ".join(f"{w:g}: {m:.4f}" for w, m in means.items())
+        + f"; best {max(means, key=means.get):g} (shipped {shipped_weight:g})"
+    )
+    print(
+        "MRR@10 on the dated news fit half by prior weight: "
+        + ", ".join(f"{p:g}: {m:.4f}" for p, m in prior_mrr.items())
+        + f"; best {max(prior_mrr, key=prior_mrr.get):g} (shipped {shipped_prior:g})"
+    )
+
+
+if __name__ == "__main__":
+    main()
