@@ -196,11 +196,10 @@ def extract(
     the question as retrieval saw it (a follow-up resolved), which the answer is drawn from."""
     if not hits or score < threshold:
         return abstain(question, hits, score, asked=asked)
-    found, rows = sentences.candidates(asked or question, hits)
+    found, rows, values = sentences.scored(asked or question, hits)
     if not found:
         return abstain(question, hits, score, asked=asked)
     chooser = sentences.model()
-    values = chooser.score(rows)
     candidates = [
         _Candidate(rank, i, float(value), phrase)
         for (rank, i, phrase), value in zip(found, values, strict=True)

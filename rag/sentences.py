@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from itertools import pairwise
 
@@ -53,6 +55,10 @@ FEATURES = (
     "question_terms",  # how many distinct terms the question has
 )
 _COLUMN = {name: i for i, name in enumerate(FEATURES)}
+# scored() remembers this many questions' rows and scores (search, then the answer, read them).
+_REMEMBERED = 64
+_SCORED: OrderedDict = OrderedDict()
+_LOCK = threading.Lock()
 
 # How well each entity type answers each kind of question; a NAME is a name of no clear kind.
 _ACCEPTS = {
@@ -139,17 +145,58 @@ def candidates(
     return found, np.array(rows, dtype=np.float32).reshape(-1, len(FEATURES))
 
 
+def scored(
+    question: str, hits: Sequence[Hit]
+) -> tuple[list[tuple[int, int, Span | None]], np.ndarray, np.ndarray]:
+    """candidates(question, hits) and the sentence model's score of each row. The last few
+    questions' are remembered by their paragraphs and scores (a row does not depend on the order
+    of the hits): search() reorders by them and the answer then chooses by them."""
+    hits = hits[:PARAGRAPHS]
+    key = (question, frozenset(_inputs(hit) for hit in hits), len(hits))
+    with _LOCK:
+        known = _SCORED.get(key)
+    if known is None:
+        found, rows = candidates(question, hits)
+        scores = model().score(rows) if found else np.zeros(0)
+        known = {
+            (hits[rank].passage.id, i): (phrase, row, score)
+            for (rank, i, phrase), row, score in zip(found, rows, scores, strict=True)
+        }
+        with _LOCK:
+            _SCORED[key] = known
+            while len(_SCORED) > _REMEMBERED:
+                _SCORED.popitem(last=False)
+        return found, rows, scores
+    found = [
+        (rank, i, known[(hit.passage.id, i)][0])
+        for rank, hit in enumerate(hits)
+        for i in range(len(hit.passage.sentences))
+    ]
+    entries = [known[(hits[rank].passage.id, i)] for rank, i, _ in found]
+    rows = np.array([row for _, row, _ in entries], dtype=np.float32).reshape(-1, len(FEATURES))
+    return found, rows, np.array([score for _, _, score in entries], dtype=np.float64)
+
+
+def _inputs(hit: Hit) -> tuple:
+    """Everything of a hit that its sentences' rows are computed from."""
+    passage = hit.passage
+    return (passage.id, passage.text, hit.score, hit.prior, hit.dense) + (
+        hit.sentence_scores,
+        hit.features,
+    )
+
+
 def reorder(question: str, hits: Sequence[Hit]) -> list[Hit]:
     """The hits with the best PARAGRAPHS in order of their best sentence's score (the sentence
     model's) plus REORDER_WEIGHT times their retrieval score, less REORDER_PRIOR times what the
     recency prior took off it; the rest as they were. The paragraph that holds the sentence most
     likely to answer comes first (SQuAD v1.1 check half: recall@1 0.833 -> 0.853)."""
     top = list(hits[:PARAGRAPHS])
-    found, rows = candidates(question, top)
+    found, _, scores = scored(question, top)
     if len(top) < 2 or not found:
         return list(hits)
     best = np.full(len(top), -np.inf)
-    np.maximum.at(best, np.array([rank for rank, _, _ in found]), model().score(rows))
+    np.maximum.at(best, np.array([rank for rank, _, _ in found]), scores)
     key = (
         best
         + REORDER_WEIGHT * np.array([hit.score for hit in top])

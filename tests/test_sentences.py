@@ -24,6 +24,7 @@ from rag.sentences import (
     candidates,
     model,
     reorder,
+    scored,
     without_prior,
 )
 
@@ -188,3 +189,15 @@ def test_the_answer_is_the_same_in_either_order(seed_pipeline):
     assert sorted(c.sentence for c in plain.citations) == sorted(
         c.sentence for c in reordered.citations
     )
+
+
+def test_remembered_scores_are_the_scores_computed_afresh(seed_pipeline):
+    question = "Who is Annie Pforzheimer?"
+    hits = seed_pipeline.search(question, k=5)
+    scored(question, hits)  # remembered
+    shuffled = hits[::-1]
+    found, rows, scores = scored(question, shuffled)  # read back, in this order
+    fresh_found, fresh_rows = candidates(question, shuffled)
+    assert found == fresh_found
+    np.testing.assert_array_equal(rows, fresh_rows)
+    np.testing.assert_allclose(scores, model().score(fresh_rows), rtol=0, atol=1e-12)
