@@ -282,6 +282,15 @@ class Fitter:
             },
         )
 
+    def asked(self, pipeline: Pipeline, questions, dates: bool = True):
+        """Each question with the k paragraphs retrieved for it, asked as rag eval asks it (as of
+        its date, or with dates=False ignoring them)."""
+        self.embed(questions)
+        for q in questions:
+            when = asked_when(q, pipeline, dates)
+            vector = self.vector(q.text)
+            yield q, retrieve(pipeline.index, q.text, vector, pipeline.config.k, when=when)
+
     def fit_answerability(self) -> TreeModel:
         return answerability_trees(*self.answerability_tables())
 
@@ -306,13 +315,7 @@ class Fitter:
                 dataset = holdout(dataset, HOLDOUT, SEED, folder / "corpus")
             pipeline = self.pipeline(dataset)
             rows, answerable = [], []
-            questions = self.questions(dataset)
-            self.embed(questions)
-            for q in questions:
-                when = asked_when(q, pipeline, dated)  # as rag eval asks it
-                hits = retrieve(
-                    pipeline.index, q.text, self.vector(q.text), pipeline.config.k, when=when
-                )
+            for q, hits in self.asked(pipeline, self.questions(dataset), dated):
                 rows.append(answerability_features(q.text, hits))
                 answerable.append(q.answerable)
             table, y = np.array(rows), np.array(answerable, dtype=float)
@@ -333,13 +336,8 @@ class Fitter:
             dataset = load_dataset(self.data / name)
             pipeline = self.pipeline(dataset)
             questions = [q for q in self.questions(dataset) if q.answers]
-            self.embed(questions)
             rows, held = [], []
-            for q in questions:
-                when = asked_when(q, pipeline)  # as rag eval asks it
-                hits = retrieve(
-                    pipeline.index, q.text, self.vector(q.text), pipeline.config.k, when=when
-                )
+            for q, hits in self.asked(pipeline, questions):
                 found, table = sentences.candidates(q.text, hits)
                 rows.append(table)
                 held.append(
