@@ -208,6 +208,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="ignore publication dates (by default a dated question is asked as of its date)",
     )
+    evaluate.add_argument(
+        "--as-of",
+        type=_day,
+        metavar="DATE",
+        help="ask every question as of this day (YYYY-MM-DD) instead of its own date, as an "
+        "archive is asked later",
+    )
     _reranker(evaluate)
     evaluate.add_argument("--k", type=int, help="paragraphs given to the answer (default 5)")
     evaluate.add_argument("--min-score", type=float, help="abstention threshold to evaluate")
@@ -507,6 +514,7 @@ def _eval(args: argparse.Namespace, config: Config) -> int:
             seed=args.seed,
             part=args.half,
             dates=not args.no_dates,
+            as_of=args.as_of,
         )
         for r in retrievers
     ]

@@ -257,9 +257,11 @@ def run(
     limit: int | None = None,
     progress: bool = True,
     dates: bool = True,
+    as_of: dt.date | None = None,
 ) -> dict[str, object]:
     """Ask every question (or the first `limit`) and compute the metrics: each as of its own
-    date when it has one (else as of today), or with dates=False ignoring publication dates."""
+    date when it has one (else as of today), every one as of the day as_of, or with dates=False
+    ignoring publication dates."""
     from tqdm import tqdm
 
     questions = dataset.questions[:limit] if limit else dataset.questions
@@ -274,7 +276,7 @@ def run(
         mininterval=1.0,
     ):
         started = time.perf_counter()
-        when = asked_when(question, pipeline, dates)
+        when = asked_when(question, pipeline, dates, as_of)
         hits = pipeline.search(question.text, k=max(DEPTH, k), retriever=retriever, when=when)
         answer = pipeline.answer(question.text, hits[:k])
         outcome.seconds.append(time.perf_counter() - started)
@@ -289,14 +291,19 @@ def run(
         "ranker": model_versions(),
         "k": k,
         "dates": dates,
+        "as_of": as_of.isoformat() if as_of is not None and dates else None,
     }
 
 
-def asked_when(question: Question, pipeline: Pipeline, dates: bool = True) -> When:
-    """When a question is asked: as of its own date when it has one (else as of today), or with
-    publication dates ignored (dates=False)."""
+def asked_when(
+    question: Question, pipeline: Pipeline, dates: bool = True, as_of: dt.date | None = None
+) -> When:
+    """When a question is asked: as of the day as_of when given, else as of its own date when it
+    has one (else as of today), or with publication dates ignored (dates=False)."""
     if not dates:
         return When()
+    if as_of is not None:
+        return When(as_of)
     if question.date is not None:
         return When(question.date)
     return pipeline.when()
@@ -515,11 +522,13 @@ def evaluate(
     seed: int = 0,
     part: str | None = None,
     dates: bool = True,
+    as_of: dt.date | None = None,
 ) -> dict[str, object]:
     """Index the dataset's corpus into its own folder (reused when unchanged), then run it.
 
     held_out: leave this share of the corpus out (a seeded random choice) so the questions it
-    answered become unanswerable; part: ask only the "fit" or the "check" half of the questions.
+    answered become unanswerable; part: ask only the "fit" or the "check" half of the questions;
+    as_of: ask every question as of this day instead of its own date (an archive asked later).
     """
     dataset = load_dataset(data)
     if held_out is not None:
@@ -532,12 +541,22 @@ def evaluate(
         )
     if not dates:
         dataset = replace(dataset, name=f"{dataset.name} (no dates)")
+    elif as_of is not None:
+        dataset = replace(dataset, name=f"{dataset.name} (as of {as_of.isoformat()})")
     report = index_sources(config, dataset.inputs, embedder=embedder)
     if report.skipped:
         reasons = "; ".join(f"{s.source}: {s.reason}" for s in report.skipped[:3])
         print(f"warning: {len(report.skipped)} corpus records skipped ({reasons})", file=sys.stderr)
     pipeline = Pipeline(config, embedder=embedder)
-    return run(dataset, pipeline, retriever=retriever, limit=limit, progress=progress, dates=dates)
+    return run(
+        dataset,
+        pipeline,
+        retriever=retriever,
+        limit=limit,
+        progress=progress,
+        dates=dates,
+        as_of=as_of,
+    )
 
 
 def _cell(value: float | None) -> str:

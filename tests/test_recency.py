@@ -12,6 +12,7 @@ import pytest
 
 from rag.config import Config
 from rag.pipeline import Pipeline, index_sources
+from rag.retrieve.answerable import FEATURES, answerability_features
 from rag.retrieve.recency import Prior, When, distance, penalty, prior
 
 D = dt.date
@@ -136,6 +137,32 @@ def test_one_dated_source_answers_plainly(dated):
     assert not answer.text.startswith("The articles differ")
     assert "12" in answer.text
     assert answer.citations[0].published == "2021-07-20"
+
+
+def test_a_story_from_another_week_does_not_answer_a_question_about_the_week(dated):
+    """In a library that reaches the day asked about (the Redding fire was reported the day
+    before), the bridge story is two weeks old: answering "Which bridge collapsed?" with it
+    would be news from the wrong week, so it is refused. Asked in the week of the story, naming
+    its time, or of an archive asked later, where every story lies far back, it is answered."""
+    live = dated.ask("Which bridge collapsed?", when=When(D(2021, 8, 10)))
+    assert live.abstained
+    assert live.citations[0].published == "2021-07-28"  # the nearest passage, shown as such
+    for question, day in (
+        ("Which bridge collapsed?", D(2021, 7, 29)),
+        ("Which bridge collapsed in July?", D(2021, 8, 10)),
+        ("Which bridge collapsed?", D(2023, 1, 1)),
+    ):
+        answer = dated.ask(question, when=When(day))
+        assert not answer.abstained, (question, day, answer.confidence)
+        assert "the bridge at Millford collapsed" in answer.text
+        assert answer.confidence > live.confidence
+    # The features see the penalty and how far the library reaches (log days): none for undated.
+    hits = dated.search("Which bridge collapsed?", k=5, when=When(D(2021, 8, 10)))
+    row = dict(zip(FEATURES, answerability_features("Which bridge collapsed?", hits), strict=True))
+    assert row["top_prior"] > 1.0 and row["lag"] == pytest.approx(np.log1p(1))
+    hits = dated.search("How much sun do tomatoes need?", k=5, when=When())
+    row = dict(zip(FEATURES, answerability_features("How much sun?", hits), strict=True))
+    assert row["top_prior"] == 0.0 and row["lag"] == -1.0
 
 
 def test_prior_penalty_is_relative_to_the_nearest_dated_candidate():

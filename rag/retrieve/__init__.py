@@ -4,6 +4,7 @@ sentence-level rescoring."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -41,6 +42,9 @@ class Hit:
     # Publication days (ISO) of other versions of this paragraph left out for it, newest first.
     also: tuple[str, ...] = ()
     prior: float = 0.0  # what the recency prior took off its score (score + prior: without it)
+    # Days between its publication and the moment asked about (recency.distance); NaN when it is
+    # undated or dates are ignored.
+    away: float = math.nan
 
     @property
     def best_sentence(self) -> float:
@@ -77,11 +81,11 @@ def retrieve(
     want = max(k, RERANK_DEPTH if rerank else 0)
     # The days the prior favours, read from the question once (None: dates ignored).
     centre = when.centre(question) if when is not None else None
-    ranked, scores, features, priors = _rank(
+    ranked, scores, features, priors, aways = _rank(
         index, question, q, want + SPARE, retriever, carry, when, centre
     )
     groups = collapse_duplicates(index, ranked, want, centre)
-    hits = _hits(index, q, groups, scores, features, priors)
+    hits = _hits(index, q, groups, scores, features, priors, aways)
     if rerank is not None and hits:
         order = np.argsort(
             -np.asarray(rerank(question, [h.passage.text for h in hits])), kind="stable"
@@ -96,7 +100,7 @@ def candidates(
     """Every candidate paragraph of the hybrid retriever, in the ranker's order, with its row of
     features (what the ranker is fitted on: rag.fit); when only filters (no recency prior)."""
     q = np.asarray(query_vector, dtype=np.float32).reshape(-1)
-    ranked, _, features, _ = _rank(index, question, q, CANDIDATES, "hybrid", (), when, None)
+    ranked, _, features, _, _ = _rank(index, question, q, CANDIDATES, "hybrid", (), when, None)
     rows = np.array([features[pid] for pid in ranked], dtype=np.float32).reshape(-1, len(NAMES))
     return ranked, rows
 
@@ -110,10 +114,12 @@ def _rank(
     carry: Sequence[int],
     when: When | None,
     centre: Centre | None,
-) -> tuple[list[int], dict[int, float], dict[int, np.ndarray], dict[int, float]]:
-    """Paragraph ids best first (at most depth), their scores, their feature rows and what the
-    recency prior took off each score; when filters the paragraphs, centre (if any) applies the
-    recency prior to the hybrid score."""
+) -> tuple[
+    list[int], dict[int, float], dict[int, np.ndarray], dict[int, float], dict[int, float]
+]:
+    """Paragraph ids best first (at most depth), their scores, their feature rows, what the
+    recency prior took off each score and their days from the centre; when filters the
+    paragraphs, centre (if any) applies the recency prior to the hybrid score."""
     query = QueryTerms.of(question)
     keyword = index.keywords.paragraphs.scores(list(query.terms))
     # Rows of keywords.paragraph_ids the question may use (None: all of them).
@@ -138,7 +144,7 @@ def _rank(
     carried = carried.tolist()
     candidates = np.array(list(dict.fromkeys([*keyword_ids, *dense_ids, *carried])), dtype=np.int64)
     if not len(candidates):
-        return [], {}, {}, {}
+        return [], {}, {}, {}, {}
     features = candidate_features(
         index,
         q,
@@ -150,10 +156,14 @@ def _rank(
         pool,
     )
     prior = np.zeros(len(candidates), dtype=np.float32)
+    away = np.full(len(candidates), np.nan)
+    if centre is not None:
+        days = index.days()[index.keywords.paragraph_rows(candidates)]
+        away = distance(days, centre)
     if retriever == "hybrid":
         scores = ranker().score(features)
         if centre is not None:  # the recency prior
-            prior = penalty(index.days()[index.keywords.paragraph_rows(candidates)], centre)
+            prior = penalty(days, centre)
             scores = scores - prior
     elif retriever == "dense":
         scores = features[:, NAMES.index("dense")]
@@ -168,6 +178,7 @@ def _rank(
         dict(zip(ranked, scores[order].tolist(), strict=True)),
         dict(zip(ranked, features[order], strict=True)),
         dict(zip(ranked, prior[order].tolist(), strict=True)),
+        dict(zip(ranked, away[order].tolist(), strict=True)),
     )
 
 
@@ -244,6 +255,7 @@ def _hits(
     scores: dict[int, float],
     features: dict[int, np.ndarray],
     priors: dict[int, float],
+    aways: dict[int, float],
 ) -> list[Hit]:
     passages = index.passages([pid for pid, _ in groups])
     q = np.asarray(query_vector, dtype=np.float32).reshape(-1)
@@ -263,6 +275,7 @@ def _hits(
                 tuple(float(f) for f in features[pid]),
                 _other_days(index, others, passage.published),
                 priors[pid],
+                aways[pid],
             )
         )
     return hits

@@ -3,6 +3,7 @@ the best candidates look like (not from one cosine alone)."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 
@@ -48,6 +49,8 @@ FEATURES = (
     "query_terms",  # log(1 + number of distinct question terms)
     "query_names",  # log(1 + number of names and numbers in the question)
     "lead",  # the ranker's score of the best paragraph minus the next one's
+    "top_prior",  # what the recency prior took off the best paragraph's score (0: no dates)
+    "lag",  # log(1 + days) from the asked-for moment to the nearest dated paragraph (-1: none)
 )
 _COLUMN = {name: i for i, name in enumerate(NAMES)}
 
@@ -64,7 +67,9 @@ def model_versions() -> str:
 
 
 def answerability_features(question: str, hits: Sequence[Hit]) -> np.ndarray:
-    """The row of FEATURES for a question and its retrieved paragraphs, best first."""
+    """The row of FEATURES for a question and its retrieved paragraphs, read in the retriever's
+    order (which the model was fitted on) whatever order they are shown in."""
+    hits = sorted(hits, key=lambda hit: hit.score, reverse=True)
     rows = np.array([hit.features for hit in hits[:3] if hit.features], dtype=np.float32)
     query = QueryTerms.of(question)
     if not len(rows):
@@ -83,16 +88,27 @@ def answerability_features(question: str, hits: Sequence[Hit]) -> np.ndarray:
             np.log1p(len(query.terms)),
             np.log1p(len(query.names)),
             lead,
+            hits[0].prior,
+            lag(hits),
         ],
         dtype=np.float32,
     )
 
 
+def lag(hits: Sequence[Hit]) -> float:
+    """log(1 + days) between the moment a question asks about and the nearest dated paragraph
+    among its hits; -1 when none is dated or dates are ignored. Near 0, the library reaches the
+    moment asked about (a live news feed, or a question asked as of its own week) and the best
+    paragraph lying weeks away means the moment's story is missing; far, the library is an
+    archive asked later, where every story lies weeks away."""
+    days = [hit.away for hit in hits if not math.isnan(hit.away)]
+    return float(np.log1p(min(days))) if days else -1.0
+
+
 def answerability(question: str, hits: Sequence[Hit]) -> float:
     """The probability (0..1) that these paragraphs answer the question; 0 with none; at least
     NAMED_FLOOR for a question about a name that a sentence of the best paragraph names."""
-    # In the retriever's order, which the model was fitted on, whatever order they are shown in.
-    hits = sorted(hits, key=lambda hit: hit.score, reverse=True)
+    hits = sorted(hits, key=lambda hit: hit.score, reverse=True)  # as the features read them
     if not hits or not hits[0].features:
         return 0.0
     probability = model().probability(answerability_features(question, hits))
