@@ -3,12 +3,14 @@ each followed by a citation [n] to the paragraph it came from."""
 
 from __future__ import annotations
 
+import calendar
+import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from enum import Enum
 
 from rag import sentences
-from rag.dates import format_day
+from rag.dates import format_day, parse_date
 from rag.retrieve import Hit
 from rag.text import Span, content_words
 
@@ -292,13 +294,39 @@ def abstain(
     note: str | None = None,
 ) -> Answer:
     """The refusal: say the articles do not hold the answer, citing the closest passages (asked,
-    mode, note: as in Answer)."""
+    mode, note: as in Answer), and say so when the closest lies far from the day asked about."""
     nearest = tuple(
         cite(n, hit, [max(range(len(hit.passage.sentences)), key=lambda i: hit.sentence_scores[i])])
         for n, hit in enumerate(hits[:3], start=1)
         if hit.passage.sentences
     )
-    return Answer(question, ABSTAIN_TEXT, True, nearest, score, mode=mode, note=note, asked=asked)
+    notes = [text for text in (note, other_days(hits)) if text]
+    return Answer(
+        question,
+        ABSTAIN_TEXT,
+        True,
+        nearest,
+        score,
+        mode=mode,
+        note=" ".join(notes) or None,
+        asked=asked,
+    )
+
+
+def other_days(hits: Sequence[Hit]) -> str | None:
+    """Why a refusal may be about the day: the best paragraph is another day's, ranked below the
+    articles nearer the day asked about (the recency prior took from its score), so a question
+    about an earlier story should name its time. None otherwise."""
+    best = max(hits, key=lambda hit: hit.score, default=None)
+    published = parse_date(best.passage.published) if best is not None else None
+    if best is None or best.prior <= 0 or published is None:
+        return None
+    day = dt.date.fromisoformat(published)
+    return (
+        f"Nothing near the day asked about answers this; the closest passage is of "
+        f'{format_day(best.passage.published)}. To ask about an earlier story, name its time ("in '
+        f'{calendar.month_name[day.month]} {day.year}") or ask as of its day.'
+    )
 
 
 def cite(n: int, hit: Hit, sentences: Sequence[int], phrase: Span | None = None) -> Citation:

@@ -147,6 +147,10 @@ def test_a_story_from_another_week_does_not_answer_a_question_about_the_week(dat
     live = dated.ask("Which bridge collapsed?", when=When(D(2021, 8, 10)))
     assert live.abstained
     assert live.citations[0].published == "2021-07-28"  # the nearest passage, shown as such
+    assert live.note == (
+        "Nothing near the day asked about answers this; the closest passage is of 28 Jul 2021. "
+        'To ask about an earlier story, name its time ("in July 2021") or ask as of its day.'
+    )
     for question, day in (
         ("Which bridge collapsed?", D(2021, 7, 29)),
         ("Which bridge collapsed in July?", D(2021, 8, 10)),
@@ -156,6 +160,8 @@ def test_a_story_from_another_week_does_not_answer_a_question_about_the_week(dat
         assert not answer.abstained, (question, day, answer.confidence)
         assert "the bridge at Millford collapsed" in answer.text
         assert answer.confidence > live.confidence
+    # A refusal with nothing of another day about it carries no such note.
+    assert dated.ask("Who won the 2018 World Cup?", when=When(D(2021, 8, 10))).note is None
     # The features see the penalty and how far the library reaches (log days): none for undated.
     hits = dated.search("Which bridge collapsed?", k=5, when=When(D(2021, 8, 10)))
     row = dict(zip(FEATURES, answerability_features("Which bridge collapsed?", hits), strict=True))
