@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import subprocess
@@ -12,7 +13,16 @@ import numpy as np
 import pytest
 
 from rag.errors import ConfigError
-from rag.evaluate import auroc, fit_threshold, ndcg, recall, reciprocal_rank
+from rag.evaluate import (
+    Question,
+    asked_when,
+    auroc,
+    fit_threshold,
+    ndcg,
+    recall,
+    reciprocal_rank,
+)
+from rag.retrieve.recency import When
 from tests.conftest import ROOT
 
 ARTICLES = [
@@ -287,3 +297,21 @@ def test_fixed_halves_split_squad_by_article_and_beir_by_date_or_id(tmp_path):
     )
     assert dated == {"y": "fit", "w": "fit", "x": "check", "z": "check"}
     assert _beir_parts(["3", "4"], {}) == {"3": "fit", "4": "check"}
+
+
+def test_a_question_is_asked_as_of_its_date_one_day_for_all_or_without_dates():
+    """rag eval asks a dated question as of its date, every question as of --as-of DATE when
+    given (an archive asked later), and ignores dates altogether with --no-dates."""
+
+    class Now:  # what a pipeline gives a question that names no day: as of its configured day
+        def when(self):
+            return When(dt.date(2026, 1, 1))
+
+    dated = Question("q", "Which embassy was attacked?", {"a": 1}, date=dt.date(2021, 8, 6))
+    undated = Question("u", "Which embassy was attacked?", {"a": 1})
+    later = dt.date(2023, 1, 6)
+    assert asked_when(dated, Now()) == When(dt.date(2021, 8, 6))
+    assert asked_when(undated, Now()) == When(dt.date(2026, 1, 1))
+    assert asked_when(dated, Now(), as_of=later) == When(later)
+    assert asked_when(undated, Now(), as_of=later) == When(later)
+    assert asked_when(dated, Now(), dates=False, as_of=later) == When()

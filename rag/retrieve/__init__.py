@@ -114,9 +114,7 @@ def _rank(
     carry: Sequence[int],
     when: When | None,
     centre: Centre | None,
-) -> tuple[
-    list[int], dict[int, float], dict[int, np.ndarray], dict[int, float], dict[int, float]
-]:
+) -> tuple[list[int], dict[int, float], dict[int, np.ndarray], dict[int, float], dict[int, float]]:
     """Paragraph ids best first (at most depth), their scores, their feature rows, what the
     recency prior took off each score and their days from the centre; when filters the
     paragraphs, centre (if any) applies the recency prior to the hybrid score."""
