@@ -78,7 +78,7 @@ def main() -> None:
     print(f"full cited answer (ask):   {percentiles(full)}")
     print(
         f"ratio full / floor at p50: {np.percentile(full, 50) / np.percentile(floor, 50):.2f} "
-        "(target <= 1.5)"
+        "(target <= 2)"
     )
     print(f"full answers per second:   {len(full) / sum(full):.1f}")
 
