@@ -21,7 +21,6 @@ id, news by date), and write them as JSON beside rag/retrieve/. Needs scikit-lea
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -55,9 +54,6 @@ RANKER_SETS = ("squad/dev-v1.1.json", "scifact", NEWS)
 STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
 SCALES = (3.0, 7.0, 14.0, 30.0, 60.0, 120.0, 365.0)
 ANSWER_RATE = 0.95
-# An archive asked later: the news fit questions asked this many days after its last story.
-LATER = "later"
-ARCHIVE_DAYS = (7, 30, 365, 1500)
 HOLDOUT, SEED = 0.5, 0
 FOLDS = 5  # the answerability threshold is read from out-of-fold probabilities
 # The answerability trees: small and many, each leaf backed by at least 50 questions.
@@ -76,7 +72,7 @@ TREES = {
     # names a provincial capital, and refused "What did Roggio say the Biden administration
     # should do?" for its two names.
     "monotone_constraints": [
-        {"query_terms": 0, "query_names": -1, "top_prior": -1, "lag": 0}.get(feature, 1)
+        {"query_terms": 0, "query_names": -1, "top_prior": -1}.get(feature, 1)
         for feature in FEATURES
     ],
     "monotone_constraints_method": "advanced",
@@ -288,16 +284,12 @@ class Fitter:
             },
         )
 
-    def asked(self, pipeline: Pipeline, questions, dates: bool | str = True, last=None):
+    def asked(self, pipeline: Pipeline, questions, dates: bool = True):
         """Each question with the k paragraphs retrieved for it, asked as rag eval asks it (as of
-        its date, or with dates=False ignoring them); dates=LATER asks the i-th question as of
-        ARCHIVE_DAYS[i % 4] days after the day `last` (an archive asked later)."""
+        its date, or with dates=False ignoring them)."""
         self.embed(questions)
-        for i, q in enumerate(questions):
-            if dates == LATER:
-                when = When(last + dt.timedelta(days=ARCHIVE_DAYS[i % len(ARCHIVE_DAYS)]))
-            else:
-                when = asked_when(q, pipeline, bool(dates))
+        for q in questions:
+            when = asked_when(q, pipeline, dates)
             vector = self.vector(q.text)
             yield q, retrieve(pipeline.index, q.text, vector, pipeline.config.k, when=when)
 
@@ -308,17 +300,15 @@ class Fitter:
         """Each dataset's rows of answerability features and whether each question is
         answerable."""
         # (data, half its corpus left out, dated questions asked as of their dates). The news
-        # set is asked three ways: as of each question's week, where the best paragraph's lead
-        # over the rest and its distance from the week are most telling; without dates, where
-        # a week's story competes with other weeks' stories on the same subject; and as of days
-        # after the last story (an archive asked later), where the best paragraph lies weeks
-        # from the asked-for moment whether or not it answers.
+        # set is asked both ways: as of each question's week, where the best paragraph's lead
+        # over the rest and its distance from the week are most telling, and without dates, as
+        # over an archive, where a week's story competes with other weeks' stories on the same
+        # subject.
         sets = [
             ("squad/dev-v2.0.json", False, True),
             ("squad/dev-v1.1.json", True, True),
             (NEWS, True, True),
             (NEWS, True, False),
-            (NEWS, True, LATER),
         ]
         tables, labels = [], []
         for name, held_out, dated in sets:
@@ -328,14 +318,12 @@ class Fitter:
                 dataset = holdout(dataset, HOLDOUT, SEED, folder / "corpus")
             pipeline = self.pipeline(dataset)
             rows, answerable = [], []
-            # The last day of the whole data set, the check half's questions included.
-            last = max((q.date for q in dataset.questions if q.date is not None), default=None)
-            for q, hits in self.asked(pipeline, self.questions(dataset), dated, last):
+            for q, hits in self.asked(pipeline, self.questions(dataset), dated):
                 rows.append(answerability_features(q.text, hits))
                 answerable.append(q.answerable)
             table, y = np.array(rows), np.array(answerable, dtype=float)
             print(
-                f"answerability: {dataset.name} (dates: {dated}): "
+                f"answerability: {dataset.name}{'' if dated else ' (no dates)'}: "
                 f"{int(y.sum())} answerable, {int(len(y) - y.sum())} not",
                 file=sys.stderr,
             )
@@ -396,8 +384,7 @@ def answerability_trees(tables: list[np.ndarray], labels: list[np.ndarray]) -> T
     )
     notes = {
         "fitted on": "fit halves: SQuAD v2.0 unanswerables; a seeded half of the SQuAD "
-        "v1.1 and news corpora left out; the news questions asked as of their dates, without "
-        "them, and as of days after the last (an archive asked later)",
+        "v1.1 and news corpora left out; the news questions asked as of their dates and without",
         "trees": ", ".join(f"{k} {v}" for k, v in TREES.items() if k != "verbose"),
         "threshold": f"answers {ANSWER_RATE:.0%} of the answerable questions, each dataset "
         f"weighted equally ({FOLDS}-fold out-of-fold probabilities)",
