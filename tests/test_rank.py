@@ -247,6 +247,9 @@ def test_a_damaged_model_file_is_one_line_naming_it_and_the_fix(tmp_path, change
         ("Who is Ronald Neumann?", "Neumann"),
         ("Who is Zalmay Khalilzad?", "Khalilzad"),
         ("Who's Ned Price?", "Ned Price"),
+        # A dated article asked years later is an archive: its date must not count against it.
+        ("What did Ned Price say?", "Price"),
+        ("What did Roggio say about the Taliban?", "Roggio"),
     ],
 )
 def test_short_questions_about_the_people_it_names_are_answered(seed_pipeline, question, named):
