@@ -12,6 +12,7 @@ from enum import Enum
 from rag import sentences
 from rag.dates import format_day, parse_date
 from rag.retrieve import Hit
+from rag.retrieve.answerable import reaches_the_moment
 from rag.text import Span, content_words
 
 ABSTAIN_TEXT = "I couldn't find this in the indexed articles."
@@ -314,12 +315,13 @@ def abstain(
 
 
 def other_days(hits: Sequence[Hit]) -> str | None:
-    """Why a refusal may be about the day: the best paragraph is another day's, ranked below the
-    articles nearer the day asked about (the recency prior took from its score), so a question
-    about an earlier story should name its time. None otherwise."""
+    """Why a refusal may be about the day: in a library that reaches the day asked about, the
+    best paragraph is another day's, ranked below the articles nearer that day (the recency prior
+    took from its score), so a question about an earlier story should name its time. None
+    otherwise."""
     best = max(hits, key=lambda hit: hit.score, default=None)
     published = parse_date(best.passage.published) if best is not None else None
-    if best is None or best.prior <= 0 or published is None:
+    if best is None or best.prior <= 0 or published is None or not reaches_the_moment(hits):
         return None
     day = dt.date.fromisoformat(published)
     return (

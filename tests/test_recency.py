@@ -160,6 +160,9 @@ def test_a_story_from_another_week_does_not_answer_a_question_about_the_week(dat
         assert not answer.abstained, (question, day, answer.confidence)
         assert "the bridge at Millford collapsed" in answer.text
         assert answer.confidence > live.confidence
+    # Refused in the archive, a question gets no note about the day: the day did not decide.
+    archive = dated.ask("Which bridge collapsed in Paris?", when=When(D(2023, 1, 1)))
+    assert archive.abstained and archive.note is None
     # A refusal with nothing of another day about it carries no such note.
     assert dated.ask("Who won the 2018 World Cup?", when=When(D(2021, 8, 10))).note is None
     # The model sees the prior's penalty where the library reaches the day asked about (a story
