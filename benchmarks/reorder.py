@@ -74,12 +74,25 @@ def measure(pipeline: Pipeline, dataset, questions, weights, dates: bool) -> dic
     return {w: np.mean(v, axis=0) for w, v in found_rows.items()}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(description: str) -> argparse.Namespace:
+    """--data, --index-root and --limit, as the reorder benchmarks read them."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data", type=Path, default=SHARED)
     parser.add_argument("--index-root", type=Path, default=Path("index") / "eval")
     parser.add_argument("--limit", type=int, help="questions per half")
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def eval_pipeline(index_root: Path, dataset, embedder) -> Pipeline:
+    """A pipeline over the dataset's index in the folder rag eval uses (built once, reused while
+    the corpus is unchanged)."""
+    config = Config(index_dir=index_root / dataset.name)
+    index_sources(config, dataset.inputs, embedder=embedder)
+    return Pipeline(config, embedder=embedder)
+
+
+def main() -> None:
+    args = arguments(__doc__.splitlines()[0])
     shipped_weight, shipped_prior = sentences.REORDER_WEIGHT, sentences.REORDER_PRIOR
     embedder = load_embedder("all-MiniLM-L6-v2", True)
     fit_mrr: dict = {w: [] for w in WEIGHTS}
@@ -87,9 +100,7 @@ def main() -> None:
     print("| half | set | order | R@1 | R@5 | MRR@10 | nDCG@10 |\n|---|---|---|---|---|---|---|")
     for label, name, dates in SETS:
         dataset = load_dataset(args.data / name)
-        config = Config(index_dir=args.index_root / dataset.name)
-        index_sources(config, dataset.inputs, embedder=embedder)  # reused when unchanged
-        pipeline = Pipeline(config, embedder=embedder)
+        pipeline = eval_pipeline(args.index_root, dataset, embedder)
         weights = {(w, shipped_prior) for w in WEIGHTS}
         if dates and name.startswith("news"):
             weights |= {(shipped_weight, p) for p in PRIORS}

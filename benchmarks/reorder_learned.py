@@ -13,21 +13,18 @@ the model's margin of the best, and the ranker's twelve features.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
 import numpy as np
+from reorder import arguments, eval_pipeline  # benchmarks/reorder.py, beside this script
 from tqdm import tqdm
 
 from rag import sentences
-from rag.config import Config
 from rag.embed import load_embedder
 from rag.evaluate import DEPTH, asked_when, load_dataset
-from rag.pipeline import Pipeline, index_sources
+from rag.pipeline import Pipeline
 from rag.retrieve import retrieve
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 TREES = {
     "objective": "lambdarank",
     "n_estimators": 200,
@@ -92,16 +89,10 @@ def trees(table: np.ndarray, gold: np.ndarray, group: np.ndarray):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=SHARED)
-    parser.add_argument("--index-root", type=Path, default=Path("index") / "eval")
-    parser.add_argument("--limit", type=int, help="questions per half")
-    args = parser.parse_args()
+    args = arguments(__doc__.splitlines()[0])
     embedder = load_embedder("all-MiniLM-L6-v2", True)
     dataset = load_dataset(args.data / "squad" / "dev-v1.1.json")
-    config = Config(index_dir=args.index_root / dataset.name)
-    index_sources(config, dataset.inputs, embedder=embedder)  # reused when unchanged
-    pipeline = Pipeline(config, embedder=embedder)
+    pipeline = eval_pipeline(args.index_root, dataset, embedder)
     halves = {}
     for half in ("fit", "check"):
         questions = [q for q in dataset.questions if q.part == half][: args.limit]
