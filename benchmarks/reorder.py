@@ -47,9 +47,9 @@ def measure(pipeline: Pipeline, dataset, questions, weights, dates: bool) -> dic
     model = sentences.model()
     found_rows: dict = {None: [], **{w: [] for w in weights}}
     for q in tqdm(questions, unit="q", file=sys.stderr, mininterval=10.0):
-        vector = pipeline.embedder.encode_queries([q.text])[0]
+        vector, tokens = pipeline.embedder.encode_question(q.text)
         when = asked_when(q, pipeline, dates)
-        hits = retrieve(pipeline.index, q.text, vector, DEPTH, when=when)
+        hits = retrieve(pipeline.index, q.text, vector, DEPTH, when=when, tokens=tokens)
         top = hits[: sentences.PARAGRAPHS]
         found, rows = sentences.candidates(q.text, top)
         best = np.full(len(top), -np.inf)

@@ -44,8 +44,10 @@ def rows(pipeline: Pipeline, dataset, questions) -> tuple[np.ndarray, np.ndarray
     model = sentences.model()
     table, gold, group = [], [], []
     for number, q in enumerate(tqdm(questions, unit="q", file=sys.stderr, mininterval=10.0)):
-        vector = pipeline.embedder.encode_queries([q.text])[0]
-        hits = retrieve(pipeline.index, q.text, vector, DEPTH, when=asked_when(q, pipeline))
+        vector, tokens = pipeline.embedder.encode_question(q.text)
+        hits = retrieve(
+            pipeline.index, q.text, vector, DEPTH, when=asked_when(q, pipeline), tokens=tokens
+        )
         top = hits[: sentences.PARAGRAPHS]
         if not top:
             continue

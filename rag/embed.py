@@ -16,6 +16,7 @@ from rag.chunk import Paragraph
 from rag.config import DEFAULT_MODEL
 from rag.errors import ConfigError
 from rag.text import Span
+from rag.tokens import DIMENSIONS, TokenVectors, pack, project, word_tokens
 
 
 def resolve_model_path(name: str) -> str:
@@ -43,6 +44,7 @@ class ParagraphVectors:
 
     paragraph: np.ndarray  # shape (dim,)
     sentences: np.ndarray  # shape (len(paragraph.sentences), dim)
+    tokens: TokenVectors | None = None  # its word tokens, for matching word by word (rag.tokens)
 
 
 class Embedder:
@@ -133,6 +135,22 @@ class Embedder:
         pooled = (tokens * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1)
         return _normalize(pooled)
 
+    def encode_question(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """The question's normalized vector and the projected vectors of the tokens of its content
+        words (rag.tokens.project; its other words' when it has none, none for a model that does
+        not mean-pool), from one pass of the model."""
+        if not self._is_mean_pooling():
+            return self._encode_plain([text])[0], np.zeros((0, DIMENSIONS), dtype=np.float32)
+        tokens, mask, offsets = self._forward([text], bf16=False)
+        valid = mask[0].astype(bool)
+        vector = _normalize(tokens[0][valid].mean(0, keepdims=True))[0]
+        chosen = word_tokens(text, offsets[0], content=True) & valid
+        if not chosen.any():
+            chosen = word_tokens(text, offsets[0]) & valid
+        return vector, project(tokens[0][chosen]) if chosen.any() else np.zeros(
+            (0, DIMENSIONS), dtype=np.float32
+        )
+
     def _is_mean_pooling(self) -> bool:
         # Late chunking and the fast query path reproduce mean pooling; other poolings go
         # through the model's own encode.
@@ -166,6 +184,8 @@ class Embedder:
         order = sorted(range(len(jobs)), key=lambda j: _window_len(jobs[j][1]))
         window_vectors: dict[int, np.ndarray] = {}
         sentence_vectors: dict[tuple[int, int], np.ndarray] = {}
+        # Each paragraph's word tokens by start (overlapping windows see some twice).
+        token_vectors: dict[int, dict[int, np.ndarray]] = {}
         for batch in _batches(order, batch_size):
             texts = [_window_text(paragraphs[jobs[j][0]], jobs[j][1]) for j in batch]
             tokens, mask, offsets = self._forward(texts)
@@ -176,6 +196,9 @@ class Embedder:
                 starts = offsets[row, :, 0] + window.start
                 ends = offsets[row, :, 1] + window.start
                 real = valid & (ends > starts)  # special tokens have empty offsets
+                words = token_vectors.setdefault(p_i, {})
+                for t in np.flatnonzero(real & word_tokens(texts[row], offsets[row])):
+                    words.setdefault(int(starts[t]), tokens[row][t])
                 for s_i, sentence in enumerate(paragraphs[p_i].sentences):
                     if sentence.start < window.start or sentence.end > window.end:
                         continue
@@ -196,8 +219,13 @@ class Embedder:
                     for s_i in range(len(paragraph.sentences))
                 ]
             )
+            words = token_vectors.get(p_i, {})
+            order = sorted(words)
+            found = pack(np.stack([words[t] for t in order]), order) if order else None
             results.append(
-                ParagraphVectors(_normalize(paragraph_vector[None])[0], _normalize(sentences))
+                ParagraphVectors(
+                    _normalize(paragraph_vector[None])[0], _normalize(sentences), found
+                )
             )
         return results
 

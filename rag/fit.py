@@ -154,6 +154,7 @@ class Fitter:
         self.limit = limit
         self.embedder = load_embedder(DEFAULT_MODEL, True)
         self._vectors: dict[str, np.ndarray] = {}
+        self._tokens: dict[str, np.ndarray] = {}
 
     def pipeline(self, dataset: Dataset) -> Pipeline:
         config = Config(index_dir=self.index_root / dataset.name)
@@ -169,6 +170,12 @@ class Fitter:
 
     def vector(self, text: str) -> np.ndarray:
         return self._vectors[text]
+
+    def tokens(self, text: str) -> np.ndarray:
+        """The question's word vectors (Embedder.encode_question), computed once."""
+        if text not in self._tokens:
+            self._tokens[text] = self.embedder.encode_question(text)[1]
+        return self._tokens[text]
 
     def embed(self, questions) -> None:
         """Embed the questions not yet seen, in batches (one at a time is several times slower)."""
@@ -290,8 +297,10 @@ class Fitter:
         self.embed(questions)
         for q in questions:
             when = asked_when(q, pipeline, dates)
-            vector = self.vector(q.text)
-            yield q, retrieve(pipeline.index, q.text, vector, pipeline.config.k, when=when)
+            vector, tokens = self.vector(q.text), self.tokens(q.text)
+            yield q, retrieve(
+                pipeline.index, q.text, vector, pipeline.config.k, when=when, tokens=tokens
+            )
 
     def fit_answerability(self) -> TreeModel:
         return answerability_trees(*self.answerability_tables())

@@ -375,9 +375,11 @@ class Pipeline:
         carry: Sequence[int],
         when: When | None,
     ) -> list[Hit]:
-        vector = self.embedder.encode_queries([question])[0]
+        vector, tokens = self.embedder.encode_question(question)
         when = when or self.when()
-        hits = retrieve(index, question, vector, k, retriever, self.rerank, carry, when)
+        hits = retrieve(
+            index, question, vector, k, retriever, self.rerank, carry, when, tokens=tokens
+        )
         if self.rerank is None and retriever == "hybrid":
             hits = sentences.reorder(question, hits)
         return hits

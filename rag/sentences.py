@@ -46,6 +46,9 @@ FEATURES = (
     "paragraph_score",  # its paragraph's retrieval score
     "paragraph_gap",  # ... less the best paragraph's
     "paragraph_cosine",  # the cosine of the question and its paragraph
+    "match",  # how closely the question's words are matched in it, word by word (rag.tokens)
+    "match_gap",  # ... less the best match of any candidate sentence
+    "paragraph_match",  # ... and in its paragraph
     "type_fit",  # the weight of the thing of the asked-for kind in it (answer_phrases)
     "typed",  # whether it holds such a thing at all
     "reason",  # for a why-question: whether it says "because", "due to" and the like
@@ -100,6 +103,8 @@ def candidates(
     hits = hits[:PARAGRAPHS]
     cosines = [_cosines(hit) for hit in hits]
     best_cosine = max((max(c) for c in cosines if c), default=0.0)
+    matches = [_matches(hit, c) for hit, c in zip(hits, cosines, strict=True)]
+    best_match = max((max(m) for m in matches if m), default=0.0)
     # A paragraph's rank and gap are read from the retrieval scores, not from the order the hits
     # come in, so that a sentence's row is the same after reorder() as before.
     scores = np.array([hit.score for hit in hits], dtype=np.float64)
@@ -133,6 +138,9 @@ def candidates(
                     hit.score,
                     hit.score - top,
                     hit.dense,
+                    matches[rank][i],
+                    matches[rank][i] - best_match,
+                    hit.dense if math.isnan(hit.match) else hit.match,
                     fit,
                     1.0 if phrase is not None else 0.0,
                     1.0 if kind == REASON and _REASON_CUES.search(text) else 0.0,
@@ -183,6 +191,8 @@ def _inputs(hit: Hit) -> tuple:
     return (passage.id, passage.text, hit.score, hit.prior, hit.dense) + (
         hit.sentence_scores,
         hit.features,
+        None if math.isnan(hit.match) else hit.match,
+        hit.sentence_matches,
     )
 
 
@@ -228,6 +238,13 @@ def _cosines(hit: Hit) -> list[float]:
     """Each sentence's cosine with the question (the paragraph's where one is missing)."""
     scores = hit.sentence_scores
     return [scores[i] if i < len(scores) else hit.dense for i in range(len(hit.passage.sentences))]
+
+
+def _matches(hit: Hit, cosines: list[float]) -> list[float]:
+    """Each sentence's word-by-word match with the question (its cosine where the hit has no
+    token vectors: an index of a model that does not mean-pool)."""
+    found = hit.sentence_matches
+    return list(found) if len(found) == len(cosines) else cosines
 
 
 def answer_phrases(

@@ -15,7 +15,7 @@ from rag.embed import ParagraphVectors
 from rag.errors import ConfigError, IndexFormatError
 from rag.ingest import Article, Block
 from rag.pipeline import Pipeline, index_sources
-from rag.store import Index, Writer, current_generation
+from rag.store import FORMAT_VERSION, Index, Writer, current_generation
 from rag.store.vectors import PARAGRAPH_VECTORS, SENTENCE_VECTORS
 from rag.text import Span
 
@@ -128,7 +128,8 @@ def test_other_format_version_is_refused_with_the_rebuild_command(seed_copy):
     data = json.loads(path.read_text())
     path.write_text(json.dumps(data | {"format": 99}))
     with pytest.raises(
-        IndexFormatError, match=r"format 99 .* reads format 2; rebuild with: rag index"
+        IndexFormatError,
+        match=rf"format 99 .* reads format {FORMAT_VERSION}; rebuild with: rag index",
     ):
         Index.open(seed_copy)
 

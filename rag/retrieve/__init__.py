@@ -16,6 +16,7 @@ from rag.retrieve.model import RANKER, LinearModel, load_model
 from rag.retrieve.recency import Centre, When, distance, penalty
 from rag.store import Index, Passage
 from rag.store.vectors import Allowed
+from rag.tokens import match
 
 # Candidates for the hybrid: this many from BM25 and this many from the paragraph vectors.
 CANDIDATES = 100
@@ -45,6 +46,10 @@ class Hit:
     # Days between its publication and the moment asked about (recency.distance); NaN when it is
     # undated or dates are ignored.
     away: float = math.nan
+    # How closely the question's words are matched word by word (rag.tokens.match) in the
+    # paragraph and in each sentence; NaN and () where either side has no token vectors.
+    match: float = math.nan
+    sentence_matches: tuple[float, ...] = ()
 
     @property
     def best_sentence(self) -> float:
@@ -66,6 +71,8 @@ def retrieve(
     rerank: Rerank | None = None,
     carry: Sequence[int] = (),
     when: When | None = None,
+    *,
+    tokens: np.ndarray | None = None,
 ) -> list[Hit]:
     """Return the k best paragraphs for the question, best first, near-duplicates collapsed.
 
@@ -73,6 +80,7 @@ def retrieve(
     with the other candidates, so a follow-up can stay with the passages it is about.
     when: the moment the question is asked and the publication window it may search (recency.When);
     None ignores publication dates.
+    tokens: the question's word vectors (Embedder.encode_question), matched against each hit's.
     """
     if retriever not in RETRIEVERS:
         raise ValueError(f"unknown retriever {retriever!r}; choose one of {', '.join(RETRIEVERS)}")
@@ -85,7 +93,7 @@ def retrieve(
         index, question, q, want + SPARE, retriever, carry, when, centre
     )
     groups = collapse_duplicates(index, ranked, want, centre)
-    hits = _hits(index, q, groups, scores, features, priors, aways)
+    hits = _hits(index, q, groups, scores, features, priors, aways, tokens)
     if rerank is not None and hits:
         order = np.argsort(
             -np.asarray(rerank(question, [h.passage.text for h in hits])), kind="stable"
@@ -254,6 +262,7 @@ def _hits(
     features: dict[int, np.ndarray],
     priors: dict[int, float],
     aways: dict[int, float],
+    tokens: np.ndarray | None,
 ) -> list[Hit]:
     passages = index.passages([pid for pid, _ in groups])
     q = np.asarray(query_vector, dtype=np.float32).reshape(-1)
@@ -264,6 +273,7 @@ def _hits(
             continue
         sentence_scores = index.vectors("sentences", passage.sentence_ids) @ q
         dense = float(index.vectors("paragraphs", [pid])[0] @ q)
+        matched = None if tokens is None else match(tokens, passage.tokens, passage.sentences)
         hits.append(
             Hit(
                 passage,
@@ -274,6 +284,7 @@ def _hits(
                 _other_days(index, others, passage.published),
                 priors[pid],
                 aways[pid],
+                *((math.nan, ()) if matched is None else matched),
             )
         )
     return hits

@@ -15,8 +15,9 @@ from typing import IO
 
 from rag.errors import IndexFormatError
 
-# 2: paragraphs' entity tags are stored (the entities table).
-FORMAT_VERSION = 2
+# 2: paragraphs' entity tags are stored (the entities table). 3: their word tokens' vectors
+# (the tokens table, rag.tokens).
+FORMAT_VERSION = 3
 MANIFEST = "manifest.json"
 DATABASE = "index.sqlite"
 PARAGRAPH_KEYWORDS = "paragraph-keywords"

@@ -7,7 +7,7 @@ import datetime
 import sqlite3
 import weakref
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ from rag.store.layout import (
 )
 from rag.store.vectors import Allowed, DayRange, VectorReader, open_vector_reader
 from rag.text import Span
+from rag.tokens import TokenVectors
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class Passage:
     sentence_ids: tuple[int, ...]
     entities: tuple[Entity, ...] = ()  # tagged at indexing, in order of position
     published: str | None = None  # the article's publication day (ISO), when its source says
+    # Its word tokens' vectors (rag.tokens), for matching the question word by word.
+    tokens: TokenVectors | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -234,6 +237,13 @@ class Index:
                 [int(i) for i in ids],
             ):
                 entities.setdefault(pid, []).append(Entity(start, end, kind))
+            tokens = {
+                pid: TokenVectors.from_blobs(starts, vectors)
+                for pid, starts, vectors in db.execute(
+                    f"SELECT paragraph_id, starts, vectors FROM tokens WHERE paragraph_id IN ({marks})",
+                    [int(i) for i in ids],
+                )
+            }
         return {
             row[0]: Passage(
                 id=row[0],
@@ -247,6 +257,7 @@ class Index:
                 sentence_ids=tuple(sid for sid, _, _ in spans.get(row[0], [])),
                 entities=tuple(entities.get(row[0], ())),
                 published=row[7],
+                tokens=tokens.get(row[0]),
             )
             for row in rows
         }

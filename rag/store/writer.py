@@ -61,6 +61,9 @@ CREATE TABLE entities (  -- tagged once here, so questions only read them
     paragraph_id INTEGER NOT NULL, start INTEGER NOT NULL, end INTEGER NOT NULL, type TEXT NOT NULL
 );
 CREATE INDEX entities_by_paragraph ON entities (paragraph_id, start);
+CREATE TABLE tokens (  -- word tokens' start offsets (int32) and int8 vectors (rag.tokens)
+    paragraph_id INTEGER PRIMARY KEY, starts BLOB NOT NULL, vectors BLOB NOT NULL
+);
 """
 
 
@@ -213,7 +216,7 @@ class Writer:
             ]
             self.vectors.remove("paragraphs", np.array(paragraph_ids, dtype=np.int64))
             self.vectors.remove("sentences", np.array(sentence_ids, dtype=np.int64))
-            for table in ("sentences", "entities"):
+            for table in ("sentences", "entities", "tokens"):
                 self.db.executemany(
                     f"DELETE FROM {table} WHERE paragraph_id = ?", [(i,) for i in paragraph_ids]
                 )
@@ -255,7 +258,11 @@ class Writer:
                 len(paragraphs),
             ),
         )
-        for paragraph in paragraphs:
+        for paragraph, found in zip(paragraphs, vectors, strict=True):
+            if found.tokens is not None:
+                self.db.execute(
+                    "INSERT INTO tokens VALUES (?, ?, ?)", (paragraph.id, *found.tokens.to_blobs())
+                )
             # The title counts as keywords of every paragraph: measured to help (README).
             keywords = terms(f"{article.title} {paragraph.heading or ''} {paragraph.text}")
             self.db.execute(
