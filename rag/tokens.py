@@ -81,7 +81,9 @@ def pack(vectors: np.ndarray, starts: Sequence[int]) -> TokenVectors | None:
 def word_tokens(text: str, offsets: np.ndarray, *, content: bool = False) -> np.ndarray:
     """Which of a text's tokens (char offsets, (n, 2)) lie inside a word of it, or with content
     inside a word that is not a stopword; special and punctuation tokens are left out."""
-    words = [m.span() for m in _WORD.finditer(text) if not content or m.group().lower() not in STOPWORDS]
+    words = [
+        m.span() for m in _WORD.finditer(text) if not content or m.group().lower() not in STOPWORDS
+    ]
     keep = np.zeros(len(offsets), dtype=bool)
     if not words:
         return keep

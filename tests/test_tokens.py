@@ -64,7 +64,7 @@ def test_an_index_stores_each_paragraphs_word_tokens_and_a_question_matches_them
     assert passages and all(p.tokens is not None for p in passages.values())
     for passage in passages.values():
         starts = passage.tokens.starts
-        assert (np.diff(starts) > 0).all() and 0 <= starts[0] and starts[-1] < len(passage.text)
+        assert (np.diff(starts) > 0).all() and starts[0] >= 0 and starts[-1] < len(passage.text)
         assert all(passage.text[s].isalnum() for s in starts)
     vector, tokens = embedder.encode_question("Who is Bill Roggio?")
     assert tokens.shape == (3, DIMENSIONS)  # bill, rog, ##gio
@@ -77,9 +77,7 @@ def test_an_index_stores_each_paragraphs_word_tokens_and_a_question_matches_them
         for i, s in enumerate(best.passage.sentences)
         if "Roggio" in best.passage.text[s.start : s.end]
     ]
-    assert max(best.sentence_matches[i] for i in named) == pytest.approx(
-        max(best.sentence_matches)
-    )
+    assert max(best.sentence_matches[i] for i in named) == pytest.approx(max(best.sentence_matches))
     assert best.match == pytest.approx(max(best.sentence_matches))
 
 

@@ -240,7 +240,8 @@ class Index:
             tokens = {
                 pid: TokenVectors.from_blobs(starts, vectors)
                 for pid, starts, vectors in db.execute(
-                    f"SELECT paragraph_id, starts, vectors FROM tokens WHERE paragraph_id IN ({marks})",
+                    "SELECT paragraph_id, starts, vectors FROM tokens "
+                    f"WHERE paragraph_id IN ({marks})",
                     [int(i) for i in ids],
                 )
             }
