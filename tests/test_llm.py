@@ -310,12 +310,14 @@ def test_a_three_turn_conversation_retrieves_what_the_follow_ups_mean(seed_index
     for answer in answers[1:]:
         assert "Neumann" in answer["asked"]
     # ¶24: Neumann "disagreed with the idea of reimposing sanctions"; ¶13: his view of the talks
-    # in Qatar. Asked without the conversation, "he" is no one in particular: the answer also
-    # cites what Pforzheimer said about sanctions (¶23).
+    # in Qatar. Asked without the conversation, "he" is no one in particular: the question is
+    # not resolved, and the paragraphs are much less sure to answer it (0.35 against 0.82).
     assert cited_paragraphs(answers[1]) == [24]
     assert cited_paragraphs(answers[2])[0] == 13
     assert cli.main(["ask", turns[1], "--index", str(seed_index), "--json"]) == 0
-    assert 23 in cited_paragraphs(json.loads(capsys.readouterr().out))
+    alone = json.loads(capsys.readouterr().out)
+    assert alone["asked"] is None
+    assert alone["confidence"] < answers[1]["confidence"] - 0.2
 
 
 def test_llm_follow_ups_are_rewritten_and_keep_the_conversations_names(seed_pipeline, llm):

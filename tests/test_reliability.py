@@ -21,7 +21,7 @@ import pytest
 from rag.config import Config
 from rag.errors import IndexFormatError, IndexWriteError
 from rag.pipeline import Pipeline, index_sources, remove_articles
-from rag.store import Index, current_generation
+from rag.store import Index, current_generation, vectors
 from tests.conftest import ROOT
 
 ENVOY = "Who is the US special envoy for Afghanistan?"
@@ -168,7 +168,7 @@ def _file_size_limit(limit: int):
 
 
 def test_write_errors_at_every_stage_leave_the_old_index_answering(
-    seed_index, seed_pipeline, embedder, tmp_path
+    seed_index, seed_pipeline, embedder, tmp_path, monkeypatch
 ):
     """Writes that fail while copying the database, adding rows or writing the vector files each
     give one clear sentence naming the file; the previous index answers as before and nothing of
@@ -180,17 +180,29 @@ def test_write_errors_at_every_stage_leave_the_old_index_answering(
     built = current_generation(reference)
     sizes = {p.name: p.stat().st_size for p in built.iterdir()}
     old_sizes = {p.name: p.stat().st_size for p in current_generation(seed_index).iterdir()}
-    # One limit below each file that grows, so each write in turn is the first to fail.
+    # One limit below each file that grows, so each write in turn is the first to fail. The
+    # database (with its token vectors) outgrows the vector files written after it, so their
+    # limits are set only while they are written.
     limits = sorted({1024, old_sizes["index.sqlite"] + 4096, *(sizes[n] - 1 for n in sizes)})
-    limits = [n for n in limits if n >= 1024]
+    stages = [(n, None) for n in limits if n >= 1024]
+    stages += [(sizes[n] - 1, n) for n in ("paragraphs.faiss", "sentences.faiss")]
+    write_faiss = vectors.write_faiss
     before = seed_pipeline.ask(ENVOY).to_dict()
     failed_on = set()
-    for limit in limits:
-        index_dir = tmp_path / f"limit-{limit}"
+    for limit, only in stages:
+        index_dir = tmp_path / f"limit-{limit}-{only}"
         shutil.copytree(seed_index, index_dir)
         generation = current_generation(index_dir)
-        with pytest.raises(IndexWriteError) as error, _file_size_limit(limit):
+
+        def limited(index, path, limit=limit, only=only):
+            with _file_size_limit(limit) if path.name == only else contextlib.nullcontext():
+                write_faiss(index, path)
+
+        monkeypatch.setattr(vectors, "write_faiss", limited)
+        everywhere = _file_size_limit(limit) if only is None else contextlib.nullcontext()
+        with pytest.raises(IndexWriteError) as error, everywhere:
             index_sources(Config(index_dir=index_dir), [str(folder)], embedder=embedder)
+        monkeypatch.setattr(vectors, "write_faiss", write_faiss)
         message = str(error.value)
         assert "\n" not in message
         assert message.startswith(f"Could not write the index in {index_dir} (")

@@ -157,8 +157,9 @@ def test_a_sentence_row_does_not_depend_on_the_order_of_the_hits(seed_pipeline):
 
 def test_reorder_puts_the_paragraph_of_the_best_sentence_first(seed_pipeline):
     question = "What did Roggio say about the Taliban?"
-    vector = seed_pipeline.embedder.encode_queries([question])[0]
-    hits = retrieve(seed_pipeline.index, question, vector, 8, when=seed_pipeline.when())
+    vector, tokens = seed_pipeline.embedder.encode_question(question)
+    when = seed_pipeline.when()
+    hits = retrieve(seed_pipeline.index, question, vector, 8, when=when, tokens=tokens)
     reordered = reorder(question, hits)
     # A permutation of the best five; the rest stay where they were.
     assert sorted(h.passage.id for h in reordered[:PARAGRAPHS]) == sorted(
