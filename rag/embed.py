@@ -184,8 +184,8 @@ class Embedder:
         order = sorted(range(len(jobs)), key=lambda j: _window_len(jobs[j][1]))
         window_vectors: dict[int, np.ndarray] = {}
         sentence_vectors: dict[tuple[int, int], np.ndarray] = {}
-        # Each paragraph's word tokens by start (overlapping windows see some twice).
-        token_vectors: dict[int, dict[int, np.ndarray]] = {}
+        # Each paragraph's word tokens per window: (starts, vectors); windows overlap.
+        token_vectors: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
         for batch in _batches(order, batch_size):
             texts = [_window_text(paragraphs[jobs[j][0]], jobs[j][1]) for j in batch]
             tokens, mask, offsets = self._forward(texts)
@@ -196,9 +196,8 @@ class Embedder:
                 starts = offsets[row, :, 0] + window.start
                 ends = offsets[row, :, 1] + window.start
                 real = valid & (ends > starts)  # special tokens have empty offsets
-                words = token_vectors.setdefault(p_i, {})
-                for t in np.flatnonzero(real & word_tokens(texts[row], offsets[row])):
-                    words.setdefault(int(starts[t]), tokens[row][t])
+                words = real & word_tokens(texts[row], offsets[row])
+                token_vectors.setdefault(p_i, []).append((starts[words], tokens[row][words]))
                 for s_i, sentence in enumerate(paragraphs[p_i].sentences):
                     if sentence.start < window.start or sentence.end > window.end:
                         continue
@@ -219,9 +218,7 @@ class Embedder:
                     for s_i in range(len(paragraph.sentences))
                 ]
             )
-            words = token_vectors.get(p_i, {})
-            order = sorted(words)
-            found = pack(np.stack([words[t] for t in order]), order) if order else None
+            found = _packed(token_vectors.get(p_i, []))
             results.append(
                 ParagraphVectors(
                     _normalize(paragraph_vector[None])[0], _normalize(sentences), found
@@ -245,6 +242,16 @@ class Embedder:
             if progress is not None:
                 progress(1)
         return results
+
+
+def _packed(windows: Sequence[tuple[np.ndarray, np.ndarray]]) -> TokenVectors | None:
+    """A paragraph's word tokens from its windows, in order, each once (the first window's)."""
+    if not windows:
+        return None
+    starts = np.concatenate([s for s, _ in windows])
+    vectors = np.concatenate([v for _, v in windows])
+    starts, first = np.unique(starts, return_index=True)
+    return pack(vectors[first], starts)
 
 
 def _window_len(window: Span) -> int:
