@@ -298,8 +298,11 @@ class Fitter:
         for q in questions:
             when = asked_when(q, pipeline, dates)
             vector, tokens = self.vector(q.text), self.tokens(q.text)
-            yield q, retrieve(
-                pipeline.index, q.text, vector, pipeline.config.k, when=when, tokens=tokens
+            yield (
+                q,
+                retrieve(
+                    pipeline.index, q.text, vector, pipeline.config.k, when=when, tokens=tokens
+                ),
             )
 
     def fit_answerability(self) -> TreeModel:
