@@ -115,7 +115,10 @@ def collect(data: Path, limit: int | None) -> dict[str, list[dict]]:
         index_sources(config, dataset.inputs, embedder=embedder)
         index = Pipeline(config, embedder=embedder).index
         ids = index.keywords.paragraph_ids.tolist()
-        units = {pid: dataset.unit(Hit(p, 0.0, 0.0, ())) for pid, p in index.passages(ids).items()}
+        units = {
+            pid: dataset.unit(Hit(p, 0.0, 0.0, ()))
+            for pid, p in index.passages(ids, tokens=False).items()
+        }
         questions = [q for q in dataset.questions if q.answerable][:limit]
         texts = list(dict.fromkeys(q.text for q in questions))
         vectors = {}

@@ -147,9 +147,7 @@ class Embedder:
         chosen = word_tokens(text, offsets[0], content=True) & valid
         if not chosen.any():
             chosen = word_tokens(text, offsets[0]) & valid
-        return vector, project(tokens[0][chosen]) if chosen.any() else np.zeros(
-            (0, DIMENSIONS), dtype=np.float32
-        )
+        return vector, project(tokens[0][chosen])
 
     def _is_mean_pooling(self) -> bool:
         # Late chunking and the fast query path reproduce mean pooling; other poolings go

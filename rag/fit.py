@@ -500,7 +500,7 @@ def _mrr(model: LinearModel, judged: list[list[tuple[np.ndarray, np.ndarray]]]) 
 def _units(pipeline: Pipeline, dataset: Dataset) -> dict[int, str]:
     """Each paragraph id of the index mapped to the unit the dataset judges."""
     index = pipeline.index
-    passages = index.passages(index.keywords.paragraph_ids.tolist())
+    passages = index.passages(index.keywords.paragraph_ids.tolist(), tokens=False)
     return {pid: dataset.unit(Hit(p, 0.0, 0.0, ())) for pid, p in passages.items()}
 
 

@@ -211,8 +211,9 @@ class Index:
         """The stored vectors of the given paragraph or sentence ids, in order, shape (n, dim)."""
         return self.vector_store.lookup(kind, ids)
 
-    def passages(self, ids: Sequence[int]) -> dict[int, Passage]:
-        """Look up stored paragraphs by id (ids not in the index are left out)."""
+    def passages(self, ids: Sequence[int], *, tokens: bool = True) -> dict[int, Passage]:
+        """Look up stored paragraphs by id (ids not in the index are left out); tokens=False
+        leaves their token vectors unread."""
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
@@ -237,14 +238,14 @@ class Index:
                 [int(i) for i in ids],
             ):
                 entities.setdefault(pid, []).append(Entity(start, end, kind))
-            tokens = {
-                pid: TokenVectors.from_blobs(starts, vectors)
+            found: dict[int, TokenVectors] = {}
+            if tokens:
                 for pid, starts, vectors in db.execute(
                     "SELECT paragraph_id, starts, vectors FROM tokens "
                     f"WHERE paragraph_id IN ({marks})",
                     [int(i) for i in ids],
-                )
-            }
+                ):
+                    found[pid] = TokenVectors.from_blobs(starts, vectors)
         return {
             row[0]: Passage(
                 id=row[0],
@@ -258,7 +259,7 @@ class Index:
                 sentence_ids=tuple(sid for sid, _, _ in spans.get(row[0], [])),
                 entities=tuple(entities.get(row[0], ())),
                 published=row[7],
-                tokens=tokens.get(row[0]),
+                tokens=found.get(row[0]),
             )
             for row in rows
         }
