@@ -14,6 +14,7 @@ import pytest
 from rag import cli
 from rag.answer import Answer, Status, Verdict
 from rag.cli import build_parser
+from rag.ingest import Article, read_sources
 from tests.conftest import FLOOD_QUESTION, ROOT, squad_path
 
 # Each sub-command and its help line, as `rag --help` lists them under COMMAND.
@@ -140,13 +141,23 @@ def test_bad_inputs_are_reported_and_the_rest_of_the_batch_is_indexed(tmp_path):
     assert "4 added" in result.stdout and "skipped" in result.stdout
 
 
-def test_squad_file_indexes_as_48_articles_and_2067_paragraphs(tmp_path):
+def test_a_squad_file_reads_as_48_articles_and_2067_paragraphs_and_a_slice_indexes(tmp_path):
+    # The whole dev file is read (each article a title, each context a paragraph); embedding all
+    # of it would take minutes, so the command runs end to end on its first two articles.
+    articles = [a for a in read_sources([str(squad_path())]) if isinstance(a, Article)]
+    assert (len(articles), sum(len(a.blocks) for a in articles)) == (48, 2067)
+    data = json.loads(squad_path().read_text(encoding="utf-8"))
+    data["data"] = data["data"][:2]
+    contexts = [p["context"] for article in data["data"] for p in article["paragraphs"]]
+    assert [b.text for a in articles[:2] for b in a.blocks] == contexts
+    source = tmp_path / "slice.json"
+    source.write_text(json.dumps(data), encoding="utf-8")
     index = tmp_path / "squad"
-    result = rag("index", str(squad_path()), "--index", str(index))
+    result = rag("index", str(source), "--index", str(index))
     assert result.returncode == 0, result.stderr
     info = rag("info", "--index", str(index), "--json")
     manifest = json.loads(info.stdout)
-    assert (manifest["articles"], manifest["paragraphs"]) == (48, 2067)
+    assert (manifest["articles"], manifest["paragraphs"]) == (2, len(contexts))
 
 
 def test_the_terminal_answer_says_why_each_unsupported_sentence_is_marked():
