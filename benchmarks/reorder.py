@@ -1,14 +1,15 @@
 """Putting the best paragraphs in order of their best sentence (rag.sentences.reorder): recall@1,
 recall@5, MRR@10 and nDCG@10 of the retriever's own order and of the reordered one at each weight
-of the retrieval score (the recency prior's weight as shipped) and, on the news set asked as of
-its dates (the only set the prior moves), at each weight of the prior (the score's as shipped),
-on the fixed fit and check halves of SQuAD v1.1, SciFact and the news set (asked as of each
-question's date, and without dates).
+of the retrieval score and at each weight of the paragraph's word-by-word match (the other weights
+as shipped) and, on the news set asked as of its dates (the only set the prior moves), at each
+weight of the prior, on the fixed fit and check halves of SQuAD v1.1, SciFact and the news set
+(asked as of each question's date, and without dates).
 
-The shipped score weight (REORDER_WEIGHT) is the one with the best mean MRR@10 over the four fit
-halves, the shipped prior weight (REORDER_PRIOR) the one with the best MRR@10 on the dated news
-fit half; the check halves say whether they hold. Each question is searched once (as `rag eval`
-does, the best 20 paragraphs) and the best five are reordered at every weight.
+The shipped score weight (REORDER_WEIGHT) and match weight (REORDER_MATCH) are the ones with the
+best mean MRR@10 over the four fit halves, the shipped prior weight (REORDER_PRIOR) the one with
+the best MRR@10 on the dated news fit half; the check halves say whether they hold. Each question
+is searched once (as `rag eval` does, the best 20 paragraphs) and the best five are reordered at
+every weight.
 
     python benchmarks/reorder.py [--limit N]
 """
@@ -32,6 +33,7 @@ from rag.retrieve import retrieve
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 WEIGHTS = (0.0, 0.5, 1.0, 2.0, 4.0)
 PRIORS = (0.0, 0.5, 1.0, 2.0)
+MATCHES = (0.0, 0.5, 1.0, 2.0, 4.0)
 # (label, data, ask as of each question's date)
 SETS = (
     ("SQuAD v1.1", "squad/dev-v1.1.json", True),
@@ -42,8 +44,8 @@ SETS = (
 
 
 def measure(pipeline: Pipeline, dataset, questions, weights, dates: bool) -> dict:
-    """{None (the retriever's order) or (score weight, prior weight): the means of (R@1, R@5,
-    MRR@10, nDCG@10)}."""
+    """{None (the retriever's order) or (score weight, prior weight, match weight): the means of
+    (R@1, R@5, MRR@10, nDCG@10)}."""
     model = sentences.model()
     found_rows: dict = {None: [], **{w: [] for w in weights}}
     for q in tqdm(questions, unit="q", file=sys.stderr, mininterval=10.0):
@@ -57,9 +59,11 @@ def measure(pipeline: Pipeline, dataset, questions, weights, dates: bool) -> dic
             np.maximum.at(best, np.array([r for r, _, _ in found]), model.score(rows))
         scores = np.array([hit.score for hit in top])
         priors = np.array([hit.prior for hit in top])
+        matches = sentences.paragraph_matches(top)
         orders = {None: list(range(len(top)))}
-        for w, p in weights:
-            orders[(w, p)] = list(np.argsort(-(best + w * scores - p * priors), kind="stable"))
+        for w, p, m in weights:
+            key = best + w * scores - p * priors + m * matches
+            orders[(w, p, m)] = list(np.argsort(-key, kind="stable"))
         for w, order in orders.items():
             ranked = [top[i] for i in order] + hits[sentences.PARAGRAPHS :]
             units = list(dict.fromkeys(dataset.unit(hit) for hit in ranked))
@@ -93,44 +97,51 @@ def eval_pipeline(index_root: Path, dataset, embedder) -> Pipeline:
 
 def main() -> None:
     args = arguments(__doc__.splitlines()[0])
-    shipped_weight, shipped_prior = sentences.REORDER_WEIGHT, sentences.REORDER_PRIOR
+    shipped = (sentences.REORDER_WEIGHT, sentences.REORDER_PRIOR, sentences.REORDER_MATCH)
     embedder = load_embedder("all-MiniLM-L6-v2", True)
-    fit_mrr: dict = {w: [] for w in WEIGHTS}
-    prior_mrr: dict = {}
+    # Each grid moves one weight, the others as shipped: (position in the key, its values).
+    grids = {"score": (0, WEIGHTS), "match": (2, MATCHES), "prior": (1, PRIORS)}
+    fit_mrr: dict = {(name, v): [] for name, (_, values) in grids.items() for v in values}
     print("| half | set | order | R@1 | R@5 | MRR@10 | nDCG@10 |\n|---|---|---|---|---|---|---|")
     for label, name, dates in SETS:
         dataset = load_dataset(args.data / name)
         pipeline = eval_pipeline(args.index_root, dataset, embedder)
-        weights = {(w, shipped_prior) for w in WEIGHTS}
-        if dates and name.startswith("news"):
-            weights |= {(shipped_weight, p) for p in PRIORS}
+        prior = dates and name.startswith("news")
+        keyed = {
+            (grid, v): _moved(shipped, at, v)
+            for grid, (at, values) in grids.items()
+            if grid != "prior" or prior
+            for v in values
+        }
         for half in ("fit", "check"):
             questions = [q for q in dataset.questions if q.part == half and q.answerable]
-            result = measure(pipeline, dataset, questions[: args.limit], sorted(weights), dates)
+            result = measure(
+                pipeline, dataset, questions[: args.limit], sorted(set(keyed.values())), dates
+            )
             for key, (r1, r5, mrr, nd) in result.items():
                 order = "retriever"
                 if key is not None:
-                    order = "reordered, score {:g}, prior {:g}".format(*key)
+                    order = "reordered, score {:g}, prior {:g}, match {:g}".format(*key)
                 print(
                     f"| {half} | {label} | {order} | {r1:.3f} | {r5:.3f} | {mrr:.3f} | {nd:.3f} |",
                     flush=True,
                 )
-                if half == "fit" and key is not None:
-                    if key[1] == shipped_prior:
-                        fit_mrr[key[0]].append(mrr)
-                    if len(weights) > len(WEIGHTS) and key[0] == shipped_weight:
-                        prior_mrr[key[1]] = mrr
-    means = {w: float(np.mean(v)) for w, v in fit_mrr.items()}
-    print(
-        "mean MRR@10 over the fit halves by score weight: "
-        + ", ".join(f"{w:g}: {m:.4f}" for w, m in means.items())
-        + f"; best {max(means, key=means.get):g} (shipped {shipped_weight:g})"
-    )
-    print(
-        "MRR@10 on the dated news fit half by prior weight: "
-        + ", ".join(f"{p:g}: {m:.4f}" for p, m in prior_mrr.items())
-        + f"; best {max(prior_mrr, key=prior_mrr.get):g} (shipped {shipped_prior:g})"
-    )
+            if half == "fit":
+                for grid_value, key in keyed.items():
+                    fit_mrr[grid_value].append(result[key][2])
+    for grid, (at, values) in grids.items():
+        means = {v: float(np.mean(fit_mrr[(grid, v)])) for v in values}
+        where = "on the dated news fit half" if grid == "prior" else "over the fit halves"
+        print(
+            f"mean MRR@10 {where} by {grid} weight: "
+            + ", ".join(f"{v:g}: {m:.4f}" for v, m in means.items())
+            + f"; best {max(means, key=means.get):g} (shipped {shipped[at]:g})"
+        )
+
+
+def _moved(shipped: tuple[float, ...], at: int, value: float) -> tuple[float, ...]:
+    """The shipped weights with the one at `at` set to value."""
+    return tuple(value if i == at else w for i, w in enumerate(shipped))
 
 
 if __name__ == "__main__":

@@ -19,10 +19,12 @@ from rag.sentences import (
     FEATURES,
     KINDS,
     PARAGRAPHS,
+    REORDER_MATCH,
     REORDER_PRIOR,
     REORDER_WEIGHT,
     candidates,
     model,
+    paragraph_matches,
     reorder,
     scored,
     without_prior,
@@ -168,13 +170,18 @@ def test_reorder_puts_the_paragraph_of_the_best_sentence_first(seed_pipeline):
     assert reordered[PARAGRAPHS:] == hits[PARAGRAPHS:]
     found, rows = candidates(question, hits)
     scores = model().score(rows)
+    assert all(0.0 < hit.match <= 1.0 for hit in hits[:PARAGRAPHS])  # the sample keeps tokens
     key = {
         hits[r].passage.id: max(s for (q, _, _), s in zip(found, scores, strict=True) if q == r)
         + REORDER_WEIGHT * hits[r].score
         - REORDER_PRIOR * hits[r].prior
+        + REORDER_MATCH * hits[r].match
         for r in range(PARAGRAPHS)
     }
     assert [key[h.passage.id] for h in reordered[:PARAGRAPHS]] == sorted(key.values(), reverse=True)
+    # A hit without token vectors (a model that does not mean-pool) counts its paragraph cosine.
+    bare = [replace(hit, match=float("nan")) for hit in hits[:2]]
+    assert list(paragraph_matches(bare)) == [hit.dense for hit in bare]
     # The pipeline's search is the retriever's order, reordered.
     searched = seed_pipeline.search(question, k=8)
     assert [h.passage.id for h in searched] == [h.passage.id for h in reordered]
