@@ -154,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument(
         "--min-score",
         type=float,
-        help="abstain when the best sentence scores below this (default: the index's)",
+        help="abstain when the probability that the passages answer is below this, 0-1 "
+        "(default: the answerability model's, or RAG_MIN_SCORE)",
     )
     ask.add_argument("--model", help="refuse the index unless it was built with this model")
     ask.add_argument("--json", action="store_true", help="print one JSON object per question")
@@ -217,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _reranker(evaluate)
     evaluate.add_argument("--k", type=int, help="paragraphs given to the answer (default 5)")
-    evaluate.add_argument("--min-score", type=float, help="abstention threshold to evaluate")
+    evaluate.add_argument("--min-score", type=float, help="abstention threshold (0-1) to evaluate")
     evaluate.add_argument("--model", help="sentence-transformers model name or path")
     evaluate.add_argument(
         "--output",

@@ -145,6 +145,8 @@ def validate(config: Config) -> None:
     """Raise ConfigError for values no stage can use."""
     if config.k < 1:
         raise ConfigError(f"k must be at least 1, got {config.k}.")
+    if config.min_score is not None and not 0.0 <= config.min_score <= 1.0:
+        raise ConfigError(f"min_score is a probability between 0 and 1, got {config.min_score}.")
     if config.timeout <= 0:
         raise ConfigError(f"timeout must be positive, got {config.timeout}.")
     if config.llm_timeout <= 0:

@@ -99,6 +99,15 @@ def test_bad_environment_value_is_one_clear_line():
     assert result.stderr.strip() == "error: RAG_K='many' is not a valid int; fix or unset it."
 
 
+def test_a_threshold_outside_zero_to_one_is_one_clear_line(seed_index):
+    result = rag("ask", "Who is Ned Price?", "--index", str(seed_index), "--min-score", "1.5")
+    assert result.returncode == 1 and not result.stdout
+    assert result.stderr.strip() == "error: min_score is a probability between 0 and 1, got 1.5."
+    result = rag("info", env={"RAG_MIN_SCORE": "-0.1"})
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: min_score is a probability between 0 and 1, got -0.1."
+
+
 def test_bad_inputs_are_reported_and_the_rest_of_the_batch_is_indexed(tmp_path):
     batch = tmp_path / "batch"
     batch.mkdir()
