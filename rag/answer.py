@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, fields
 from enum import Enum
 
 from rag import sentences
+from rag.answertype import NAME
 from rag.dates import format_day, parse_date
 from rag.retrieve import Hit
 from rag.retrieve.answerable import reaches_the_moment
@@ -226,8 +227,8 @@ def extract(
     if reports:
         return _differing(question, hits, reports, score, asked)
     chosen = [c for c in candidates if c.score >= best - chooser.margin][:MAX_SENTENCES]
-    # The answer phrase comes from the best-scoring chosen sentence that holds one.
-    marked = next((c for c in chosen if c.phrase is not None), None)
+    # The answer phrase comes from the best-scoring chosen sentence that holds one of a clear kind.
+    marked = next((c for c in chosen if _clear(hits[c.hit_rank], c.phrase)), None)
     # Read in the articles' order: by paragraph rank, then position inside the paragraph.
     chosen.sort(key=lambda c: (c.hit_rank, c.sentence))
     groups: list[tuple[int, list[_Candidate]]] = []
@@ -244,6 +245,18 @@ def extract(
         citations.append(citation)
         parts.append(f"{citation.sentence} [{n}]")
     return Answer(question, " ".join(parts), False, tuple(citations), score, asked=asked)
+
+
+def _clear(hit: Hit, phrase: Span | None) -> bool:
+    """Whether a sentence's thing of the asked-for kind is of a kind the tagger knows: a name it
+    could not type (NAME) still helps choose the sentence, but is not marked as the answer. On the
+    fit halves such marks matched the gold answer exactly for 0.29 of SQuAD v1.1's questions and
+    0.35 of the news set's (0.19 and 0.11 of those asking for a place), where typed ones did for
+    about half."""
+    return phrase is not None and any(
+        entity.start == phrase.start and entity.end == phrase.end and entity.type != NAME
+        for entity in hit.passage.entities
+    )
 
 
 def dated_reports(

@@ -207,6 +207,20 @@ def test_a_name_the_question_already_gives_is_not_its_answer():
     assert [c.answer_phrase for c in answer.citations] == ["State Department"]
 
 
+def test_a_name_of_no_clear_kind_helps_choose_the_sentence_but_is_not_marked():
+    text = "Zorvane hosted the envoys, who discussed the ceasefire. The talks went on for hours."
+    hit = _hit(text, (0.6, 0.6))
+    assert [(text[e.start : e.end], e.type) for e in hit.passage.entities] == [("Zorvane", NAME)]
+    answer = extract("Where did the envoys discuss the ceasefire?", [hit], 0.6, 0.44)
+    assert answer.citations[0].sentence.startswith("Zorvane hosted")
+    assert all(c.answer_start is None and c.answer_phrase is None for c in answer.citations)
+    # Typed as a place ("in Zorvane"), the same name is the answer.
+    text = "The envoys met in Zorvane and discussed the ceasefire. The talks went on for hours."
+    typed = _hit(text, (0.6, 0.6))
+    answer = extract("Where did the envoys discuss the ceasefire?", [typed], 0.6, 0.44)
+    assert [c.answer_phrase for c in answer.citations if c.answer_phrase] == ["Zorvane"]
+
+
 def test_no_phrase_is_marked_when_the_question_asks_for_no_kind_of_thing():
     answer = extract("What happened to the ceasefire?", [_hit(TALKS, (0.6, 0.7, 0.6))], 0.7, 0.44)
     assert not answer.abstained
