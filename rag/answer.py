@@ -10,11 +10,11 @@ from dataclasses import asdict, dataclass, fields
 from enum import Enum
 
 from rag import sentences
-from rag.answertype import NAME
+from rag.answertype import NAME, Entity
 from rag.dates import format_day, parse_date
 from rag.retrieve import Hit
 from rag.retrieve.answerable import reaches_the_moment
-from rag.text import Span, content_words
+from rag.text import content_words
 
 ABSTAIN_TEXT = "I couldn't find this in the indexed articles."
 MAX_SENTENCES = 3
@@ -185,7 +185,7 @@ class _Candidate:
     hit_rank: int
     sentence: int
     score: float
-    phrase: Span | None  # the best thing of the asked-for kind in the sentence
+    phrase: Entity | None  # the best thing of the asked-for kind in the sentence
 
 
 def extract(
@@ -228,7 +228,7 @@ def extract(
         return _differing(question, hits, reports, score, asked)
     chosen = [c for c in candidates if c.score >= best - chooser.margin][:MAX_SENTENCES]
     # The answer phrase comes from the best-scoring chosen sentence that holds one of a clear kind.
-    marked = next((c for c in chosen if _clear(hits[c.hit_rank], c.phrase)), None)
+    marked = next((c for c in chosen if _clear(c.phrase)), None)
     # Read in the articles' order: by paragraph rank, then position inside the paragraph.
     chosen.sort(key=lambda c: (c.hit_rank, c.sentence))
     groups: list[tuple[int, list[_Candidate]]] = []
@@ -247,16 +247,13 @@ def extract(
     return Answer(question, " ".join(parts), False, tuple(citations), score, asked=asked)
 
 
-def _clear(hit: Hit, phrase: Span | None) -> bool:
+def _clear(phrase: Entity | None) -> bool:
     """Whether a sentence's thing of the asked-for kind is of a kind the tagger knows: a name it
     could not type (NAME) still helps choose the sentence, but is not marked as the answer. On the
     fit halves such marks matched the gold answer exactly for 0.29 of SQuAD v1.1's questions and
     0.35 of the news set's (0.19 and 0.11 of those asking for a place), where typed ones did for
     about half."""
-    return phrase is not None and any(
-        entity.start == phrase.start and entity.end == phrase.end and entity.type != NAME
-        for entity in hit.passage.entities
-    )
+    return phrase is not None and phrase.type != NAME
 
 
 def dated_reports(
@@ -344,7 +341,7 @@ def other_days(hits: Sequence[Hit]) -> str | None:
     )
 
 
-def cite(n: int, hit: Hit, sentences: Sequence[int], phrase: Span | None = None) -> Citation:
+def cite(n: int, hit: Hit, sentences: Sequence[int], phrase: Entity | None = None) -> Citation:
     """Citation n: the hit's paragraph, with the given run of its sentences as the cited text
     and, when given, the answer phrase inside it."""
     passage = hit.passage

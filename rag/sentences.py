@@ -14,13 +14,24 @@ from itertools import pairwise
 
 import numpy as np
 
-from rag.answertype import DATE, NAME, NUMBER, ORG, OTHER, PERSON, PLACE, REASON, asked_type
+from rag.answertype import (
+    DATE,
+    NAME,
+    NUMBER,
+    ORG,
+    OTHER,
+    PERSON,
+    PLACE,
+    REASON,
+    Entity,
+    asked_type,
+)
 from rag.errors import ConfigError
 from rag.retrieve import Hit
 from rag.retrieve.features import NAMES
 from rag.retrieve.model import MODELS, SENTENCES, TreeModel, load_model
 from rag.store import Passage
-from rag.text import Span, content_words, terms
+from rag.text import content_words, terms
 
 # The sentences of this many best paragraphs are candidates (the answer is given five).
 PARAGRAPHS = 5
@@ -96,7 +107,7 @@ def model() -> TreeModel:
 
 def candidates(
     question: str, hits: Sequence[Hit]
-) -> tuple[list[tuple[int, int, Span | None]], np.ndarray]:
+) -> tuple[list[tuple[int, int, Entity | None]], np.ndarray]:
     """Every sentence of the best PARAGRAPHS hits as (hit rank, sentence index, the thing of the
     asked-for kind in it or None), with its row of FEATURES, in paragraph then sentence order."""
     words = set(content_words(question))
@@ -115,7 +126,7 @@ def candidates(
     place = np.empty(len(hits), dtype=np.float64)
     place[np.argsort(-scores, kind="stable")] = np.arange(len(hits))
     top = float(scores.max()) if len(hits) else 0.0
-    found: list[tuple[int, int, Span | None]] = []
+    found: list[tuple[int, int, Entity | None]] = []
     rows: list[list[float]] = []
     for rank, hit in enumerate(hits):
         passage = hit.passage
@@ -159,7 +170,7 @@ def candidates(
 
 def scored(
     question: str, hits: Sequence[Hit]
-) -> tuple[list[tuple[int, int, Span | None]], np.ndarray, np.ndarray]:
+) -> tuple[list[tuple[int, int, Entity | None]], np.ndarray, np.ndarray]:
     """candidates(question, hits) and the sentence model's score of each row. The last few
     questions' are remembered by their paragraphs and scores (a row does not depend on the order
     of the hits): search() reorders by them and the answer then chooses by them."""
@@ -222,7 +233,7 @@ def reorder(question: str, hits: Sequence[Hit]) -> list[Hit]:
 
 
 def without_prior(
-    rows: np.ndarray, found: Sequence[tuple[int, int, Span | None]], hits: Sequence[Hit]
+    rows: np.ndarray, found: Sequence[tuple[int, int, Entity | None]], hits: Sequence[Hit]
 ) -> np.ndarray:
     """The rows (of `candidates(question, hits)`) as they would be had the recency prior not moved
     the paragraphs: each paragraph's score with the prior's penalty given back, its gap to the
@@ -261,12 +272,12 @@ def _matches(hit: Hit, cosines: list[float]) -> list[float]:
 
 def answer_phrases(
     passage: Passage, kind: str, question_words: set[str]
-) -> list[tuple[Span | None, float]]:
+) -> list[tuple[Entity | None, float]]:
     """For each sentence of a passage, the entity in it that best answers a question asking for
     `kind`, and its weight (0..1): the entity type's fit, more when it stands near the question's
     words; (None, 0.0) where there is none. An entity made only of the question's own words is not
     an answer to it ("Who is Bill Roggio?")."""
-    found: list[tuple[Span | None, float]] = [(None, 0.0)] * len(passage.sentences)
+    found: list[tuple[Entity | None, float]] = [(None, 0.0)] * len(passage.sentences)
     accepts = _ACCEPTS.get(kind)
     if not accepts:
         return found
@@ -303,5 +314,5 @@ def answer_phrases(
             near = _NEAR / (_NEAR + min(gaps)) if gaps else 0.5
             value = fit * (0.5 + 0.5 * near)
             if value > found[i][1]:
-                found[i] = (Span(entity.start, entity.end), value)
+                found[i] = (entity, value)
     return found
