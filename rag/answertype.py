@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 # Bump when the tags would come out differently: stored tags would no longer match.
-TAGGER_VERSION = "rules-1"
+TAGGER_VERSION = "rules-2"
 
 PERSON = "person"
 ORG = "org"
@@ -129,6 +129,59 @@ def asked_type(question: str) -> str:
     return OTHER
 
 
+_PLURALS = frozenset(
+    n
+    for nouns in (_ORG_NOUNS, _PLACE_NOUNS, _PERSON_NOUNS)
+    for n in nouns
+    if n.endswith("s") or n in ("people", "men", "women")
+)
+_KIND_NOUNS = frozenset(_ORG_NOUNS + _PLACE_NOUNS + _PERSON_NOUNS)
+
+
+def asks_for_one(question: str) -> bool:
+    """Whether a question asks for one thing by a singular noun: "Which country ...", "What
+    German ruler ..." (not "Which countries ...", nor "Who ...")."""
+    match = _WH_NOUN.search(question.lower())
+    if match is None:
+        return False
+    first, second = match.groups()
+    nouns = (first,) if first in _AUXILIARIES else (first, second)
+    noun = next((n for n in nouns if n in _KIND_NOUNS), None)
+    return noun is not None and noun not in _PLURALS
+
+
+_ASKS_YEAR = re.compile(r"\b(?:what|which)\s+year\b")
+_HOW_MANY = re.compile(r"\bhow\s+many\s+(?:more\s+|fewer\s+|other\s+|different\s+)?(\w+)")
+
+
+def asked_unit(question: str) -> str | None:
+    """The unit a question counts in, which its answer need not repeat: "year" for "In what
+    year ...", "miles" for "How many miles ...", else None."""
+    q = question.lower()
+    if _ASKS_YEAR.search(q):
+        return "year"
+    match = _HOW_MANY.search(q)
+    return match.group(1) if match else None
+
+
+def narrow(entity: Entity, text: str, unit: str | None) -> Entity:
+    """The part of an entity that answers a question counting in `unit` (asked_unit): the year
+    of "November 3, 1975" for "In what year ...", "21,000" of "21,000 years" for "How many
+    years ..."; the entity itself otherwise."""
+    if unit is None:
+        return entity
+    span = text[entity.start : entity.end]
+    if entity.type == DATE and unit == "year":
+        years = list(re.finditer(rf"{_YEAR}s?\b", span))
+        if len(years) == 1 and years[0].group() != span:
+            return Entity(entity.start + years[0].start(), entity.start + years[0].end(), DATE)
+    elif entity.type == NUMBER:
+        last = span.rsplit(None, 1)
+        if len(last) == 2 and last[1].lower().rstrip("s") == unit.rstrip("s"):
+            return Entity(entity.start, entity.start + len(last[0]), NUMBER)
+    return entity
+
+
 # ---------------------------------------------------------------------------------------------
 # Tagging paragraphs.
 
@@ -138,6 +191,8 @@ _MONTH = (
 )
 _WEEKDAY = r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)"
 _YEAR = r"(?:1[0-9]\d\d|20\d\d)"
+# A year or a span of years: "1973", "1973–74", "1914-1918".
+_YEARS = rf"{_YEAR}(?:\s*(?:–|—|-)\s*(?:{_YEAR}|\d\d)\b)?"
 _ORDINAL_WORD = (
     r"(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth"
     r"|thirteenth|fourteenth|fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth"
@@ -149,6 +204,7 @@ _ORDINAL_WORD = (
 _DIGIT_DATES = re.compile(
     "|".join(
         (
+            r"\d{1,2}(?:st|nd|rd|th)\s+(?:and|to|through|or)\s+\d{1,2}(?:st|nd|rd|th)[\s-]+centuries\b",
             r"\d{1,2}(?:st|nd|rd|th)[\s-]+centur(?:y|ies)\b",
             r"\d{1,4}\s*(?:BC|BCE|AD|CE)\b",
             rf"\d{{1,2}}(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH}(?:\s*,?\s*{_YEAR})?\b",
@@ -166,7 +222,8 @@ _WORD_DATES = re.compile(
             rf"(?:{_MONTH}|{_WEEKDAY})\b",
             rf"(?:early|mid|late)[\s-]+{_YEAR}s?\b",
             rf"{_ORDINAL_WORD}[\s-]+centur(?:y|ies)\b",
-            rf"(?:spring|summer|autumn|fall|winter)\s+(?:of\s+)?{_YEAR}\b",
+            rf"(?:spring|summer|autumn|fall|winter)\s+(?:of\s+)?{_YEARS}\b",
+            rf"{_ORDINAL_WORD}\s+(?:and|to|through|or)\s+{_ORDINAL_WORD}[\s-]+centuries\b",
         )
     ),
     re.IGNORECASE,
@@ -189,21 +246,63 @@ _NUMBER_WORD = (
 )
 _NUMBER_WORDS = frozenset(_NUMBER_WORD[3:-1].split("|"))
 _SCALE = r"(?:\s+(?:hundred|thousand|million|billion|trillion))?"
-# A unit after a number belongs to the amount ("55 mph", "182 million tons", "10 years").
-_UNIT = (
-    r"(?:\s*(?:%|percent\b|per\s+cent\b)|\s+(?:years?|months?|weeks?|days?|hours?|minutes?"
-    r"|seconds?|decades?|centuries|miles?|mph|km|kilometres?|kilometers?|metres?|meters?|feet"
-    r"|foot|inches?|acres?|hectares?|tons?|tonnes?|pounds?|kg|kilograms?|degrees?|dollars?"
-    r"|euros?|barrels?|people|square\s+(?:miles?|kilometres?|kilometers?|km|feet|metres?))\b)?"
+# A unit after a number belongs to the amount ("55 mph", "182 million tons", "10 years"), and so
+# does a rate's "per year". A conversion in brackets after it ("1.6 km (1 mi)") is read with it,
+# so that it is not an amount of its own, but left out of its span (_CONVERSION).
+_UNIT_WORDS = (
+    r"years?|months?|weeks?|days?|hours?|minutes?|seconds?|decades?|centuries|times|people"
+    r"|miles?|mph|km|kilometres?|kilometers?|metres?|meters?|m|cm|mm|nm|μm|µm|nanometres?"
+    r"|nanometers?|micrometres?|micrometers?|millimetres?|millimeters?|centimetres?|centimeters?"
+    r"|feet|foot|ft|inches?|yards?|light[\s-]years?|acres?|hectares?|km2|km²|m2|m²|mi2|mi²"
+    r"|square\s+(?:miles?|kilometres?|kilometers?|km|feet|foot|metres?|meters?|mi|ft|m)"
+    r"|sq\.?\s*(?:mi|km|ft|m)|cubic\s+(?:feet|foot|metres?|meters?|yards?|inches?)"
+    r"|tons?|tonnes?|gigatons?|gigatonnes?|megatons?|pounds?|lbs?|kg|kilograms?|grams?|ounces?"
+    r"|oz|degrees?|dollars?|euros?|barrels?|gallons?|litres?|liters?|calories|kilocalories|kcal"
+    r"|watts?|kilowatts?|megawatts?|gigawatts?|kW|MW|GW|kWh|volts?|GB|MB|TB|Hz|kHz|MHz|GHz"
 )
+_RATE = (
+    r"(?:\s+per\s+(?:year|month|week|day|hour|minute|second|barrel|person|capita|head|kg|ton"
+    r"|tonne|gallon|litre|liter|mile|km)\b)?"
+)
+_UNIT = (
+    r"(?:\s*(?:%|percent\b|per\s+cent\b)|\s*°\s*[CF]?|\s+(?:"
+    + _UNIT_WORDS
+    + r")\b)?"
+    + _RATE
+    + r"(?:\s*\((?:about\s+|approximately\s+|c\.\s*|~)?[$£€¥]?\d[^()\n]{0,30}\))?"
+)
+_CONVERSION = re.compile(r"\s*\([^()]*\)$")
+_FRACTION = r"(?:-(?:thirds?|quarters?|fifths?|sixths?|sevenths?|eighths?|ninths?|tenths?|halves))"
 _DIGIT_NUMBERS = re.compile(
     r"[$£€¥]?\s?\d+(?:,\d{3})*(?:\.\d+)?" + _SCALE + _UNIT,
     re.IGNORECASE,
 )
 _WORD_NUMBERS = re.compile(
-    rf"{_NUMBER_WORD}(?:[\s-]+(?:and\s+)?{_NUMBER_WORD})*\b" + _UNIT,
+    rf"{_NUMBER_WORD}{_FRACTION}?(?:[\s-]+(?:and\s+)?{_NUMBER_WORD})*\b" + _UNIT,
     re.IGNORECASE,
 )
+# "one" opens a count only as a share: "one in five", "one out of every six", "one-third".
+_ONE = re.compile(
+    rf"one(?:{_FRACTION}|\s+(?:in|out\s+of)\s+(?:every\s+)?(?:\d+|{_NUMBER_WORD})\b)",
+    re.IGNORECASE,
+)
+# Joined into one span: a range or alternative of two amounts or two dates ("5–10 million years",
+# "90 to 95 percent", "356 ± 47 tonnes", "24 August – 3 October 1572"), and, after "between" (or
+# for dates), two joined by "and" ("between 1500 and 1850", "the 1960s and 1970s").
+_RANGE = re.compile(r"\s*(?:–|—|-|−|±|to|through|until|or)\s*(?:the\s+)?$|\s+and\s+(?:the\s+)?$")
+_BETWEEN = re.compile(r"\b[Bb]etween\s+(?:the\s+)?$")
+# Words before an amount that bound it are part of it ("fewer than 10", "nearly $40"), and so
+# is the "a" of "a million"; a hedge ("about", "an estimated") is not: measured on SQuAD, its
+# answers leave hedges out and keep bounds (README "Evaluation").
+_QUALIFIER = re.compile(
+    r"(?<![\w-])(?:nearly|almost|over|under|more\s+than|less\s+than|fewer\s+than|up\s+to"
+    r"|as\s+(?:many|much|few|little)\s+as)\s+$",
+    re.IGNORECASE,
+)
+_ARTICLE_SCALE = re.compile(r"(?<![\w-])(?:half\s+)?an?\s+$", re.IGNORECASE)
+_SCALE_WORDS = frozenset("hundred thousand million billion trillion dozen".split())
+_CIRCA = re.compile(r"(?<![\w-])(?:circa|c\.)\s*$", re.IGNORECASE)
+
 # Where a date or number can start: digits or a capitalised word, or one of the lower-case words
 # that open one (found among all lower-case words: faster than scanning for the list).
 _STARTS = re.compile(r"[$£€¥]?\d+|[A-Z][A-Za-z]*")
@@ -211,11 +310,18 @@ _LOWER = re.compile(r"[a-z]+")
 _LOWER_STARTS = (_DATE_STARTS | _NUMBER_WORDS) - _MONTH_WORDS
 _SPACED = re.compile(r"\S+")
 _CONNECT_WORDS = frozenset("of de da del der di du la le van von bin al the y for on".split())
-_OF = re.compile(r"\s+of\s+(?:the\s+)?")
+_OF = re.compile(r"\s+(?:of|for)\s+(?:the\s+)?")
+_POSSESSIVE = re.compile(r"[’']s\s+")
 # A capitalised word (letters, inner apostrophes, dots of initials and hyphens), or an acronym.
-_CAP = r"(?:[A-Z][a-z]{0,2}\.(?=\s)|[A-Z][\w’'\-]*)"
+_CAP = r"(?:[A-Z][a-z]{0,2}\.(?=\s)|[A-Z][\w’'\-]*(?:/[A-Z][\w’'\-]*)*)"
 _CONNECT = r"(?:of|de|da|del|der|di|du|la|le|van|von|bin|al|the|y|for|on)"
-_NAMES = re.compile(rf"{_CAP}(?:\s+(?:{_CONNECT}\s+)*{_CAP})*")
+# Inside a name: an Arabic particle ("Muhammad Abd al-Salaam Farag", "Shah Ala ad-Din").
+_PARTICLE = r"(?:al|ad|ar|as|at|an|el|ud|ul|ibn|bin|bint|abu)-[A-Z][\w’'\-]*"
+_IS_PARTICLE = re.compile(_PARTICLE)
+_NAMES = re.compile(
+    rf"{_CAP}(?:\s+(?:{_CONNECT}\s+)*(?:{_CAP}|{_PARTICLE}))*"
+    r"(?:,?\s+(?:Inc|Ltd|LLC|Corp|PLC|GmbH)\b\.?)?"  # "Capital Cities/ABC, Inc."
+)
 
 _STARTERS = frozenset(
     """
@@ -227,7 +333,8 @@ _STARTERS = frozenset(
     following upon into unlike like although once until unless about above below other it's
     yet still so though throughout within without toward towards along around across against
     mr mrs ms dr st prof sir saint former late anyone everyone someone nobody nothing
-    something everything none neither either whether
+    something everything none neither either whether nearly almost approximately roughly
+    around more less fewer circa up
     """.split()
 )
 _TITLES = frozenset(
@@ -237,8 +344,11 @@ _TITLES = frozenset(
     reverend chancellor minister secretary spokesman spokeswoman envoy ambassador colonel
     lieutenant sergeant admiral cardinal father brother sister uncle aunt sultan tsar czar
     duke duchess count countess baron chairman ceo director coach dame rabbi imam sheikh
+    chair chairwoman chairperson developer producer editor host founder commissioner deputy
+    premier chief vice
     """.split()
 )
+_NATIONALITY = ("an", "ese", "ish", "i", "ch")
 _ORG_WORDS = frozenset(
     """
     company corporation corp inc ltd llc co plc university college institute institution
@@ -345,10 +455,11 @@ def tag(text: str) -> tuple[Entity, ...]:
     taken = bytearray(len(text))
     found: list[Entity] = []
 
-    def claim(start: int, end: int, kind: str) -> None:
+    def claim(start: int, end: int, kind: str, span_end: int | None = None) -> None:
+        """Take text[start:end] for an entity spanning text[start:span_end or end]."""
         if start < end and not any(taken[start:end]):
             taken[start:end] = b"\x01" * (end - start)
-            found.append(Entity(start, end, kind))
+            found.append(Entity(start, span_end or end, kind))
 
     starts = list(_STARTS.finditer(text))
     starts += [m for m in _LOWER.finditer(text) if m.group() in _LOWER_STARTS]
@@ -368,15 +479,19 @@ def tag(text: str) -> tuple[Entity, ...]:
             match, kind = None, DATE
             if lowered in _DATE_STARTS and (first[0].isupper() or lowered not in _MONTH_WORDS):
                 match = _WORD_DATES.match(text, start)
-            if match is None and lowered in _NUMBER_WORDS and lowered not in ("one", "half"):
+            if match is None and lowered == "one":
+                match, kind = _ONE.match(text, start), NUMBER
+            elif match is None and lowered in _NUMBER_WORDS and lowered != "half":
                 # Not "one of the", "half of": a pronoun or a share far more often than a count.
                 match, kind = _WORD_NUMBERS.match(text, start), NUMBER
         if match is not None:
-            claim(start, match.end(), kind)
+            bracket = _CONVERSION.search(match.group()) if kind == NUMBER else None
+            claim(start, match.end(), kind, bracket and match.end() - len(bracket.group()))
     names = [
         (s, e)
         for m in _NAMES.finditer(text)
-        for part in _split_of(text, m.start(), m.end())
+        for owner in _split_possessive(text, m.start(), m.end())
+        for part in _split_of(text, *owner)
         for s, e in [_trim(text, *part)]
         if s < e
     ]
@@ -393,13 +508,57 @@ def tag(text: str) -> tuple[Entity, ...]:
         if kind == NAME and text[start:end] in surnames:
             kind = PERSON
         claim(start, end, kind)
-    return tuple(sorted(found, key=lambda e: e.start))
+    return _joined(text, sorted(found, key=lambda e: e.start))
+
+
+def _joined(text: str, found: list[Entity]) -> tuple[Entity, ...]:
+    """Join ranges of amounts and of dates into one entity ("between" included), and take in the
+    words before an amount that belong to it ("about", "fewer than", the "a" of "a million")."""
+    spans: list[list] = []  # [start, end, type, joined by "and" after "between"]
+    for entity in found:
+        if spans and spans[-1][2] == entity.type and entity.type in (NUMBER, DATE):
+            start, end, kind, _ = spans[-1]
+            between = text[end : entity.start]
+            lead = _BETWEEN.search(text[max(0, start - 12) : start])
+            if _RANGE.match(between) and (" and " not in f" {between} " or lead or kind == DATE):
+                spans[-1] = [start, entity.end, kind, lead is not None]
+                continue
+        spans.append([entity.start, entity.end, entity.type, False])
+    joined: list[Entity] = []
+    for first, end, kind, after_between in spans:
+        start = first
+        if after_between:
+            start -= len(_BETWEEN.search(text[max(0, start - 12) : start]).group())
+        elif kind == NUMBER:
+            words = text[start:end].split(None, 1)
+            if words[0].lower() in _SCALE_WORDS and (
+                match := _ARTICLE_SCALE.search(text[max(0, start - 8) : start])
+            ):
+                start -= len(match.group())
+            if match := _QUALIFIER.search(text[max(0, start - 24) : start]):
+                start -= len(match.group())
+        elif kind == DATE and (match := _CIRCA.search(text[max(0, start - 8) : start])):
+            start -= len(match.group())
+        if joined and joined[-1].end > start:
+            start = first  # the words before belong to the entity before
+        joined.append(Entity(start, end, kind))
+    return tuple(joined)
+
+
+def _split_possessive(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """ "Fred Singer's Science" names Fred Singer and Science; the owner is a name of its own."""
+    parts, at = [], start
+    for match in _POSSESSIVE.finditer(text, start, end):
+        parts.append((at, match.start()))
+        at = match.end()
+    return [*parts, (at, end)]
 
 
 def _split_of(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """A person "of" an organisation is two names ("Bill Roggio of the Foundation for ..."),
-    where "University of Chicago" is one: split when the words before "of" are two or more
-    names with no organisation or place word among them."""
+    """A person "of" or "for" an organisation is two names ("Bill Roggio of the Foundation for
+    ...", "William Stranahan for the Pacific Improvement Company"), where "University of Chicago"
+    is one: split when the words before are two or more names with no organisation or place word
+    among them."""
     match = _OF.search(text, start, end)
     if match is None:
         return [(start, end)]
@@ -414,7 +573,14 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     words = [m.span() for m in _SPACED.finditer(text, start, end)]
     while words and text[words[0][0] : words[0][1]].lower().strip(".’'") in _STARTERS:
         words.pop(0)
-    # "President Lincoln": the title is a cue to the type (_name_type), not part of the name.
+    # "President Lincoln": the title is a cue to the type (_name_type), not part of the name;
+    # so is a nationality before it ("Egyptian President Anwar Sadat").
+    if (
+        len(words) > 2
+        and text[words[0][0] : words[0][1]].lower().endswith(_NATIONALITY)
+        and text[words[1][0] : words[1][1]].lower().strip(".") in _TITLES
+    ):
+        words.pop(0)
     while len(words) > 1 and text[words[0][0] : words[0][1]].lower().strip(".") in _TITLES:
         words.pop(0)
     while words and (
@@ -453,6 +619,8 @@ def _name_type(text: str, start: int, end: int) -> str:
         return PERSON
     if _PLACE_BEFORE.search(before):
         return PLACE
-    if 2 <= len(words) <= 4 and all(w[:1].isupper() for w in name.split()):
+    if 2 <= len(words) <= 4 and all(
+        w[:1].isupper() or _IS_PARTICLE.fullmatch(w) for w in name.split()
+    ):
         return PERSON  # "Bill Roggio", "P. Michael McKinley": a run of bare capitalised words
     return NAME

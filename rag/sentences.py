@@ -25,6 +25,9 @@ from rag.answertype import (
     REASON,
     Entity,
     asked_type,
+    asked_unit,
+    asks_for_one,
+    narrow,
 )
 from rag.errors import ConfigError
 from rag.retrieve import Hit
@@ -113,7 +116,7 @@ def candidates(
     words = set(content_words(question))
     stems = list(dict.fromkeys(terms(question)))
     wanted, pairs = set(stems), set(pairwise(stems))
-    kind = asked_type(question)
+    kind, unit, one = asked_type(question), asked_unit(question), asks_for_one(question)
     hits = hits[:PARAGRAPHS]
     cosines = [_cosines(hit) for hit in hits]
     best_cosine = max((max(c) for c in cosines if c), default=0.0)
@@ -130,7 +133,10 @@ def candidates(
     rows: list[list[float]] = []
     for rank, hit in enumerate(hits):
         passage = hit.passage
-        phrases = answer_phrases(passage, kind, words)
+        phrases = [
+            (phrase and narrow(phrase, passage.text, unit), fit)
+            for phrase, fit in answer_phrases(passage, kind, words, one)
+        ]
         texts = [passage.text[s.start : s.end] for s in passage.sentences]
         said = [terms(text) for text in texts]
         share = [len(wanted & set(s)) / len(wanted) if wanted else 0.0 for s in said]
@@ -271,12 +277,13 @@ def _matches(hit: Hit, cosines: list[float]) -> list[float]:
 
 
 def answer_phrases(
-    passage: Passage, kind: str, question_words: set[str]
+    passage: Passage, kind: str, question_words: set[str], one: bool = False
 ) -> list[tuple[Entity | None, float]]:
     """For each sentence of a passage, the entity in it that best answers a question asking for
     `kind`, and its weight (0..1): the entity type's fit, more when it stands near the question's
     words; (None, 0.0) where there is none. An entity made only of the question's own words is not
-    an answer to it ("Who is Bill Roggio?")."""
+    an answer to it ("Who is Bill Roggio?"). A person, organisation or place comes with those
+    listed beside it, unless the question asks for `one` (asks_for_one)."""
     found: list[tuple[Entity | None, float]] = [(None, 0.0)] * len(passage.sentences)
     accepts = _ACCEPTS.get(kind)
     if not accepts:
@@ -305,7 +312,8 @@ def answer_phrases(
                 r"\b(?:" + "|".join(map(re.escape, sorted(question_words))) + r")\b", re.I
             )
         anchors = [m.span() for m in anchor.finditer(text, sentence.start, sentence.end)]
-        for entity, fit in inside:
+        best = -1
+        for j, (entity, fit) in enumerate(inside):
             gaps = [
                 max(a - entity.end, entity.start - b)
                 for a, b in anchors
@@ -314,5 +322,37 @@ def answer_phrases(
             near = _NEAR / (_NEAR + min(gaps)) if gaps else 0.5
             value = fit * (0.5 + 0.5 * near)
             if value > found[i][1]:
-                found[i] = (entity, value)
+                found[i], best = (entity, value), j
+        if best >= 0 and kind in _LISTED:
+            found[i] = (_listed(text, [e for e, _ in inside], best, one), found[i][1])
     return found
+
+
+# Kinds whose answer is the whole list a sentence names ("William Hanna and Joseph Barbera").
+_LISTED = frozenset({PERSON, ORG, PLACE})
+_LIST_JOIN = re.compile(r",\s*(?:and\s+)?|\s+and\s+")
+
+
+def _listed(text: str, entities: list[Entity], at: int, one: bool) -> Entity:
+    """entities[at] with the entities of its kind listed beside it ("A, B and C"), as one span;
+    only a place qualified by commas ("Redwood City, California") where the question asks for
+    one thing ("Which country ...")."""
+    chosen = entities[at]
+
+    def joins(left: Entity, right: Entity) -> bool:
+        return right.type in (chosen.type, NAME) and bool(
+            _LIST_JOIN.fullmatch(text, left.end, right.start)
+        )
+
+    first = last = at
+    while first > 0 and joins(entities[first - 1], entities[first]):
+        first -= 1
+    while last + 1 < len(entities) and joins(entities[last], entities[last + 1]):
+        last += 1
+    listed = any(
+        "and" in text[entities[j].end : entities[j + 1].start].split() for j in range(first, last)
+    )
+    places = all(entities[j].type == PLACE for j in range(first, last + 1))
+    if first == last or (listed and one) or not (listed or places):
+        return chosen
+    return Entity(entities[first].start, entities[last].end, chosen.type)

@@ -4,6 +4,7 @@ chosen for it, the marked answer phrase, and how that phrase is scored and shown
 from __future__ import annotations
 
 import json
+import sqlite3
 
 import pytest
 
@@ -19,6 +20,8 @@ from rag.answertype import (
     REASON,
     TAGGER_VERSION,
     asked_type,
+    asked_unit,
+    asks_for_one,
     tag,
 )
 from rag.chat.render import sources_html
@@ -28,6 +31,7 @@ from rag.evaluate import Question, phrase_f1, phrase_scores, squad_normal
 from rag.pipeline import index_sources
 from rag.retrieve import Hit
 from rag.store import Index, Passage, current_generation
+from rag.store.layout import DATABASE
 from rag.text import Span, split_sentences
 from tests.conftest import SAMPLE
 
@@ -100,6 +104,50 @@ def _tags(text: str) -> list[tuple[str, str]]:
             "The limit of 55 mph held for ten years; 182 million tons of dust fell.",
             [("55 mph", NUMBER), ("ten years", NUMBER), ("182 million tons", NUMBER)],
         ),
+        # Ranges are one amount or one date, with what qualifies them.
+        (
+            "Within the last 5–10 million years, 90 to 95 percent of 356 ± 47 tonnes moved.",
+            [
+                ("5–10 million years", NUMBER),
+                ("90 to 95 percent", NUMBER),
+                ("356 ± 47 tonnes", NUMBER),
+            ],
+        ),
+        (
+            "Between 1500 and 1850, in the winter of 1973–74 and from 24 August – 3 October 1572.",
+            [
+                ("Between 1500 and 1850", DATE),
+                ("winter of 1973–74", DATE),
+                ("24 August – 3 October 1572", DATE),
+            ],
+        ),
+        (
+            "Nearly $40 per barrel, fewer than 10 firms, almost a million people, two-thirds of "
+            "them, one in five, but one of the cats; it is 1.5 m (4 ft 11 in) tall.",
+            [
+                ("Nearly $40 per barrel", NUMBER),
+                ("fewer than 10", NUMBER),
+                ("almost a million people", NUMBER),
+                ("two-thirds", NUMBER),
+                ("one in five", NUMBER),
+                ("1.5 m", NUMBER),
+            ],
+        ),
+        # Women retire at 60 and men at 65: two amounts, not a range.
+        ("so women retire at age 60 and men at 65.", [("60", NUMBER), ("65", NUMBER)]),
+        (
+            "Egyptian President Anwar Sadat met Muhammad Abd al-Salaam Farag and Fred Singer's "
+            "aides, and William Stranahan for the Pacific Improvement Company sold Capital "
+            "Cities/ABC, Inc. shares.",
+            [
+                ("Anwar Sadat", PERSON),
+                ("Muhammad Abd al-Salaam Farag", PERSON),
+                ("Fred Singer", PERSON),
+                ("William Stranahan", PERSON),
+                ("Pacific Improvement Company", ORG),
+                ("Capital Cities/ABC, Inc", ORG),
+            ],
+        ),
     ],
 )
 def test_tagger_on_fixed_sentences(text, expected):
@@ -131,21 +179,50 @@ def test_tags_are_stored_at_indexing_and_read_back(seed_index):
     ]
 
 
-def test_an_index_without_entity_tags_is_refused_with_the_rebuild_command(seed_copy):
-    path = current_generation(seed_copy) / "manifest.json"
-    data = json.loads(path.read_text())
-    del data["tagger"]
-    path.write_text(json.dumps(data))
-    with pytest.raises(IndexFormatError, match=r"entity tagger none .* rebuild with: rag index"):
+def test_an_index_tagged_by_another_version_is_refused_then_updated_without_embedding(
+    seed_copy, embedder
+):
+    generation = current_generation(seed_copy)
+    path = generation / "manifest.json"
+    path.write_text(json.dumps(json.loads(path.read_text()) | {"tagger": "rules-0"}))
+    with sqlite3.connect(generation / DATABASE) as db:
+        db.execute("DELETE FROM entities")
+    with pytest.raises(
+        IndexFormatError,
+        match=r"entity tagger rules-0 .* update its tags \(nothing is embedded again\) with: "
+        r"rag index \S+ --index \S+$",
+    ):
         Index.open(seed_copy)
 
+    class Counting:  # the embedder, counting what it is asked to embed
+        calls = 0
 
-def test_adding_to_an_index_without_entity_tags_is_refused(seed_copy, embedder):
+        def __getattr__(self, name):
+            found = getattr(embedder, name)
+            if not name.startswith("encode"):
+                return found
+
+            def counted(*args, **kwargs):
+                Counting.calls += len(args[0])  # paragraphs or questions embedded
+                return found(*args, **kwargs)
+
+            return counted
+
+    index_sources(Config(index_dir=seed_copy), [str(SAMPLE)], embedder=Counting())
+    index = Index.open(seed_copy)
+    assert Counting.calls == 0
+    assert index.manifest.tagger == TAGGER_VERSION
+    paragraphs = [p for a in index.articles() for p in index.article_paragraphs(a.id)]
+    assert all(p.entities == tag(p.text) for p in paragraphs)
+    assert sum(len(p.entities) for p in paragraphs) > 50
+
+
+def test_adding_to_an_index_of_an_older_format_is_refused(seed_copy, embedder):
     path = current_generation(seed_copy) / "manifest.json"
     data = json.loads(path.read_text())
     del data["tagger"]
     path.write_text(json.dumps(data | {"format": 1}))
-    with pytest.raises(IndexFormatError, match=r"format 1 with entity tagger none .* rebuild with"):
+    with pytest.raises(IndexFormatError, match=r"format 1 but this version .* rebuild with"):
         index_sources(Config(index_dir=seed_copy), [str(SAMPLE)], embedder=embedder)
 
 
@@ -219,6 +296,53 @@ def test_a_name_of_no_clear_kind_helps_choose_the_sentence_but_is_not_marked():
     typed = _hit(text, (0.6, 0.6))
     answer = extract("Where did the envoys discuss the ceasefire?", [typed], 0.6, 0.44)
     assert [c.answer_phrase for c in answer.citations if c.answer_phrase] == ["Zorvane"]
+
+
+@pytest.mark.parametrize(
+    ("question", "text", "phrase"),
+    [
+        # The unit the question counts in is not repeated; the year of a full date is the year.
+        (
+            "How many miles did the dust travel?",
+            "The dust travelled 1,600 miles (2,600 km).",
+            "1,600",
+        ),
+        ("In what year was the treaty signed?", "It was signed on November 3, 1975.", "1975"),
+        ("When was the treaty signed?", "It was signed on November 3, 1975.", "November 3, 1975"),
+        (
+            "How much did the ship weigh?",
+            "It weighed nearly 51,300 pounds.",
+            "nearly 51,300 pounds",
+        ),
+        # A list is the answer to "who", a place is qualified by its state ...
+        (
+            "Who founded the studio?",
+            "The studio was founded by William Hanna and Joseph Barbera.",
+            "William Hanna and Joseph Barbera",
+        ),
+        (
+            "Where is the company based?",
+            "It is based in Redwood City, California.",
+            "Redwood City, California",
+        ),
+        # ... but "which country" asks for one, and a list of another kind is not joined.
+        ("Which country was hit by the embargo?", "The embargo hit the UK and France.", "UK"),
+        ("Who defeated the army?", "At Quebec, James Wolfe defeated the army.", "James Wolfe"),
+    ],
+)
+def test_the_marked_phrase_is_what_the_question_counts_or_lists(question, text, phrase):
+    answer = extract(question, [_hit(text, (0.6,))], 0.6, 0.44)
+    assert [c.answer_phrase for c in answer.citations] == [phrase]
+
+
+def test_what_a_question_counts_in_and_whether_it_asks_for_one():
+    assert asked_unit("In which year did it end?") == "year"
+    assert asked_unit("How many more people came?") == "people"
+    assert asked_unit("Who came?") is None
+    assert asks_for_one("Which country is most dependent on oil?")
+    assert asks_for_one("What German ruler invited them?")
+    assert not asks_for_one("Which countries were hit?")
+    assert not asks_for_one("Who played the Doctor?")
 
 
 def test_no_phrase_is_marked_when_the_question_asks_for_no_kind_of_thing():

@@ -75,13 +75,22 @@ class Manifest:
         """The command that rebuilds this index from its sources, optionally with another model."""
         return rebuild_command(index_dir, self.inputs, model)
 
+    def update_command(self, index_dir: Path) -> str:
+        """The command that updates this index from its sources (new and changed articles only)."""
+        return index_command(index_dir, self.inputs)
+
 
 def rebuild_command(index_dir: Path, inputs: Sequence[str] = (), model: str | None = None) -> str:
     """The command that rebuilds an index from inputs (written <sources> when none are known),
     optionally with another model."""
+    return f"{index_command(index_dir, inputs, model)} --rebuild"
+
+
+def index_command(index_dir: Path, inputs: Sequence[str] = (), model: str | None = None) -> str:
+    """The command that indexes inputs into an index (written <sources> when none are known)."""
     sources = " ".join(shlex.quote(s) for s in inputs) or "<sources>"
     model_flag = f" --model {shlex.quote(model)}" if model else ""
-    return f"rag index {sources} --index {shlex.quote(str(index_dir))}{model_flag} --rebuild"
+    return f"rag index {sources} --index {shlex.quote(str(index_dir))}{model_flag}"
 
 
 def _is_count(value: object) -> bool:

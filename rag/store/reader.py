@@ -131,7 +131,8 @@ class Index:
         if manifest.tagger != TAGGER_VERSION:
             raise IndexFormatError(
                 f"{index_dir} was tagged by entity tagger {manifest.tagger or 'none'} but this "
-                f"version uses {TAGGER_VERSION}; rebuild with: {rebuild}"
+                f"version uses {TAGGER_VERSION}; update its tags (nothing is embedded again) "
+                f"with: {manifest.update_command(index_dir)}"
             )
         database = generation / DATABASE
         counts = database_counts(database, rebuild)

@@ -125,11 +125,10 @@ class Writer:
         old = None
         if self.previous is not None:
             old = Manifest.from_file(self.previous / MANIFEST)
-            if (old.format, old.tagger) != (FORMAT_VERSION, TAGGER_VERSION):
+            if old.format != FORMAT_VERSION:
                 raise IndexFormatError(
-                    f"{self.dir} uses index format {old.format} with entity tagger "
-                    f"{old.tagger or 'none'} but this version writes format {FORMAT_VERSION} with "
-                    f"{TAGGER_VERSION}; rebuild with: {old.rebuild_command(self.dir)}"
+                    f"{self.dir} uses index format {old.format} but this version writes format "
+                    f"{FORMAT_VERSION}; rebuild with: {old.rebuild_command(self.dir)}"
                 )
             if old.model != self.model or old.dimension != self.dimension:
                 raise IndexFormatError(
@@ -161,6 +160,19 @@ class Writer:
             self.db = sqlite3.connect(database)
             if self.previous is None:
                 self.db.executescript(_SCHEMA)
+            elif old.tagger != TAGGER_VERSION:
+                self._retag()
+
+    def _retag(self) -> None:
+        """Tag every stored paragraph again with this version's tagger: an index tagged by another
+        version is brought up to date on its next update, without re-embedding anything."""
+        self.db.execute("DELETE FROM entities")
+        for paragraph_id, text in self.db.execute("SELECT id, text FROM paragraphs").fetchall():
+            self.db.executemany(
+                "INSERT INTO entities VALUES (?, ?, ?, ?)",
+                [(paragraph_id, e.start, e.end, e.type) for e in tag(text)],
+            )
+        self.changed = True
 
     def __enter__(self) -> Writer:
         return self
