@@ -50,6 +50,7 @@ _ORG_NOUNS = (
 ).split()
 _PLACE_NOUNS = (
     "country countries city cities state states town towns place places region regions continent "
+    "capitals "
     "continents county counties island islands river rivers location locations province "
     "provinces area areas nation nations mountain mountains lake lakes ocean oceans sea seas "
     "street streets village villages district districts capital neighborhood neighbourhood "
@@ -441,6 +442,11 @@ _PLACES = frozenset(
     "western europe",
 }
 _PLACE_BEFORE = re.compile(r"\b(?:in|at|near|from|to|into|across|outside|inside)\s+(?:the\s+)?$")
+# "Lashkar Gah, the capital of Helmand province": a place in apposition.
+_PLACE_AFTER = re.compile(
+    r"^,\s+(?:the|a)\s+(?:\w+\s+)?(?:capital|city|town|village|province|state|country|region"
+    r"|district|island|port)\b"
+)
 _PERSON_AFTER = re.compile(
     r"^,?\s+(?:said|says|told|wrote|who|added|argued|explained|insisted|acknowledged|admitted)\b"
 )
@@ -581,7 +587,12 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
         and text[words[1][0] : words[1][1]].lower().strip(".") in _TITLES
     ):
         words.pop(0)
-    while len(words) > 1 and text[words[0][0] : words[0][1]].lower().strip(".") in _TITLES:
+    # Not an office's title: "Director of Flight Crew Operations".
+    while (
+        len(words) > 1
+        and text[words[0][0] : words[0][1]].lower().strip(".") in _TITLES
+        and text[words[1][0] : words[1][1]] not in _CONNECT_WORDS
+    ):
         words.pop(0)
     while words and (
         text[words[-1][0] : words[-1][1]] in _CONNECT_WORDS
@@ -617,6 +628,8 @@ def _name_type(text: str, start: int, end: int) -> str:
         return PERSON
     if _PERSON_AFTER.match(text[end : end + 20]):
         return PERSON
+    if _PLACE_AFTER.match(text[end : end + 40]):
+        return PLACE
     if _PLACE_BEFORE.search(before):
         return PLACE
     if 2 <= len(words) <= 4 and all(

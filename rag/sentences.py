@@ -334,10 +334,12 @@ _LIST_JOIN = re.compile(r",\s*(?:and\s+)?|\s+and\s+")
 
 
 def _listed(text: str, entities: list[Entity], at: int, one: bool) -> Entity:
-    """entities[at] with the entities of its kind listed beside it ("A, B and C"), as one span;
-    only a place qualified by commas ("Redwood City, California") where the question asks for
-    one thing ("Which country ...")."""
+    """entities[at] with the entities of its kind listed beside it ("A, B and C") or a place with
+    the place that qualifies it ("Redwood City, California"), as one span; entities[at] alone
+    where the question asks for one thing ("Which country ...")."""
     chosen = entities[at]
+    if one:
+        return chosen
 
     def joins(left: Entity, right: Entity) -> bool:
         return right.type in (chosen.type, NAME) and bool(
@@ -353,6 +355,6 @@ def _listed(text: str, entities: list[Entity], at: int, one: bool) -> Entity:
         "and" in text[entities[j].end : entities[j + 1].start].split() for j in range(first, last)
     )
     places = all(entities[j].type == PLACE for j in range(first, last + 1))
-    if first == last or (listed and one) or not (listed or places):
+    if first == last or not (listed or places):
         return chosen
     return Entity(entities[first].start, entities[last].end, chosen.type)

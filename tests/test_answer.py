@@ -133,6 +133,10 @@ def _tags(text: str) -> list[tuple[str, str]]:
                 ("1.5 m", NUMBER),
             ],
         ),
+        (
+            "Taliban militants advanced on Lashkar Gah, the capital of Helmand province.",
+            [("Taliban", NAME), ("Lashkar Gah", PLACE), ("Helmand", PLACE)],
+        ),
         # Women retire at 60 and men at 65: two amounts, not a range.
         ("so women retire at age 60 and men at 65.", [("60", NUMBER), ("65", NUMBER)]),
         (
@@ -327,6 +331,8 @@ def test_a_name_of_no_clear_kind_helps_choose_the_sentence_but_is_not_marked():
         ),
         # ... but "which country" asks for one, and a list of another kind is not joined.
         ("Which country was hit by the embargo?", "The embargo hit the UK and France.", "UK"),
+        ("Where were the talks held?", "The talks were held in Kiev, Ukraine.", "Kiev, Ukraine"),
+        ("Which city held the talks?", "The talks were held in Kiev, Ukraine.", "Kiev"),
         ("Who defeated the army?", "At Quebec, James Wolfe defeated the army.", "James Wolfe"),
     ],
 )
