@@ -71,6 +71,7 @@ class IndexReport:
     skipped: list[Skipped] = field(default_factory=list)
     paragraphs: int = 0
     seconds: float = 0.0
+    retagged: int = 0  # paragraphs whose entity tags an older tagger had made, tagged again
 
     def summary(self) -> str:
         """One line for people: what was added, kept, removed and skipped."""
@@ -81,10 +82,13 @@ class IndexReport:
             f"{len(self.removed)} removed",
             f"{len(self.skipped)} skipped",
         ]
-        return (
+        line = (
             f"Indexed {', '.join(parts)} ({self.paragraphs} new paragraphs embedded "
             f"in {self.seconds:.1f} s)."
         )
+        if self.retagged:
+            line += f" Entity tags of {self.retagged} paragraphs brought up to date."
+        return line
 
 
 def model_for(config: Config) -> str:
@@ -139,6 +143,7 @@ def index_sources(
         rebuild=rebuild,
         store=config.store,
     ) as writer:
+        report.retagged = writer.retagged
         known = writer.hashes()
         seen: set[str] = set()
         pending: list[Article] = []

@@ -212,8 +212,11 @@ def test_an_index_tagged_by_another_version_is_refused_then_updated_without_embe
 
             return counted
 
-    index_sources(Config(index_dir=seed_copy), [str(SAMPLE)], embedder=Counting())
+    report = index_sources(Config(index_dir=seed_copy), [str(SAMPLE)], embedder=Counting())
+    assert "0 new paragraphs embedded" in report.summary()
+    assert f"Entity tags of {report.retagged} paragraphs brought up to date." in report.summary()
     index = Index.open(seed_copy)
+    assert report.retagged == index.manifest.paragraphs > 0
     assert Counting.calls == 0
     assert index.manifest.tagger == TAGGER_VERSION
     paragraphs = [p for a in index.articles() for p in index.article_paragraphs(a.id)]

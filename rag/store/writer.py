@@ -100,6 +100,7 @@ class Writer:
         self.dimension = dimension
         self.ranker = ranker
         self.changed = False
+        self.retagged = 0  # paragraphs tagged again because an older tagger had tagged them
         self.db: sqlite3.Connection | None = None
         self.work: Path | None = None
         self.vectors = None
@@ -172,6 +173,7 @@ class Writer:
                 "INSERT INTO entities VALUES (?, ?, ?, ?)",
                 [(paragraph_id, e.start, e.end, e.type) for e in tag(text)],
             )
+            self.retagged += 1
         self.changed = True
 
     def __enter__(self) -> Writer:
