@@ -371,6 +371,20 @@ def test_the_sample_article_marks_the_person_asked_for(seed_pipeline):
     assert data["paragraph_text"][data["answer_start"] : data["answer_end"]] == "Zalmay Khalilzad"
 
 
+@pytest.mark.parametrize(
+    ("question", "phrase"),
+    [
+        ("What is the capital of Helmand province?", "Lashkar Gah"),
+        ("Which provincial capitals did the Taliban advance on?", "Herat and Kandahar"),
+        ("When was Pforzheimer deputy chief of mission in Kabul?", "2017 to 2018"),
+    ],
+)
+def test_the_sample_article_marks_places_lists_and_spans(seed_pipeline, question, phrase):
+    answer = seed_pipeline.ask(question)
+    assert not answer.abstained
+    assert [c.answer_phrase for c in answer.citations if c.answer_phrase] == [phrase]
+
+
 def test_the_phrase_is_shown_in_bold_inside_the_highlighted_sentence():
     answer = extract(
         "When did the ceasefire talks begin?", [_hit(TALKS, (0.1, 0.9, 0.1))], 0.9, 0.44
