@@ -139,16 +139,16 @@ _PLURALS = frozenset(
 _KIND_NOUNS = frozenset(_ORG_NOUNS + _PLACE_NOUNS + _PERSON_NOUNS)
 
 
-def asks_for_one(question: str) -> bool:
-    """Whether a question asks for one thing by a singular noun: "Which country ...", "What
-    German ruler ..." (not "Which countries ...", nor "Who ...")."""
+def one_asked(question: str) -> str | None:
+    """The singular noun a question asks for one of: "country" for "Which country ...", "ruler"
+    for "What German ruler ..."; None for "Which countries ..." or "Who ..."."""
     match = _WH_NOUN.search(question.lower())
     if match is None:
-        return False
+        return None
     first, second = match.groups()
     nouns = (first,) if first in _AUXILIARIES else (first, second)
     noun = next((n for n in nouns if n in _KIND_NOUNS), None)
-    return noun is not None and noun not in _PLURALS
+    return None if noun is None or noun in _PLURALS else noun
 
 
 _ASKS_YEAR = re.compile(r"\b(?:what|which)\s+year\b")
@@ -346,7 +346,7 @@ _TITLES = frozenset(
     lieutenant sergeant admiral cardinal father brother sister uncle aunt sultan tsar czar
     duke duchess count countess baron chairman ceo director coach dame rabbi imam sheikh
     chair chairwoman chairperson developer producer editor host founder commissioner deputy
-    premier chief vice
+    premier chief vice prime mayor sen rep gov president-elect congressman congresswoman attorney
     """.split()
 )
 _NATIONALITY = ("an", "ese", "ish", "i", "ch")
@@ -447,6 +447,7 @@ _PLACE_AFTER = re.compile(
     r"^,\s+(?:the|a)\s+(?:\w+\s+)?(?:capital|city|town|village|province|state|country|region"
     r"|district|island|port)\b"
 )
+_COMMA_NAME = re.compile(r",\s+([A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)\b")
 _PERSON_AFTER = re.compile(
     r"^,?\s+(?:said|says|told|wrote|who|added|argued|explained|insisted|acknowledged|admitted)\b"
 )
@@ -497,7 +498,8 @@ def tag(text: str) -> tuple[Entity, ...]:
         (s, e)
         for m in _NAMES.finditer(text)
         for owner in _split_possessive(text, m.start(), m.end())
-        for part in _split_of(text, *owner)
+        for titled in _split_title(text, *owner)
+        for part in _split_of(text, *titled)
         for s, e in [_trim(text, *part)]
         if s < e
     ]
@@ -558,6 +560,24 @@ def _split_possessive(text: str, start: int, end: int) -> list[tuple[int, int]]:
         parts.append((at, match.start()))
         at = match.end()
     return [*parts, (at, end)]
+
+
+def _split_title(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """A title inside a run of names starts a person's name: "New York City Mayor Bill de
+    Blasio" names New York City and (Mayor) Bill de Blasio."""
+    words = [m.span() for m in _SPACED.finditer(text, start, end)]
+    for i in range(1, len(words) - 1):
+        word, previous = (text[a:b] for a, b in (words[i], words[i - 1]))
+        following = text[words[i + 1][0] : words[i + 1][1]]
+        if (
+            word[:1].isupper()
+            and word.lower().strip(".") in _TITLES
+            and previous.lower().strip(".") not in _TITLES
+            and following[:1].isupper()
+            and not (i == 1 and previous.lower().endswith(_NATIONALITY))  # left to _trim
+        ):
+            return [(start, words[i - 1][1]), (words[i][0], end)]
+    return [(start, end)]
 
 
 def _split_of(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -629,6 +649,9 @@ def _name_type(text: str, start: int, end: int) -> str:
     if _PERSON_AFTER.match(text[end : end + 20]):
         return PERSON
     if _PLACE_AFTER.match(text[end : end + 40]):
+        return PLACE
+    # "Portland, Oregon": a name qualified by a known place is a place.
+    if (match := _COMMA_NAME.match(text, end)) and match.group(1).lower() in _PLACES:
         return PLACE
     if _PLACE_BEFORE.search(before):
         return PLACE

@@ -26,8 +26,8 @@ from rag.answertype import (
     Entity,
     asked_type,
     asked_unit,
-    asks_for_one,
     narrow,
+    one_asked,
 )
 from rag.errors import ConfigError
 from rag.retrieve import Hit
@@ -116,7 +116,7 @@ def candidates(
     words = set(content_words(question))
     stems = list(dict.fromkeys(terms(question)))
     wanted, pairs = set(stems), set(pairwise(stems))
-    kind, unit, one = asked_type(question), asked_unit(question), asks_for_one(question)
+    kind, unit, one = asked_type(question), asked_unit(question), one_asked(question)
     hits = hits[:PARAGRAPHS]
     cosines = [_cosines(hit) for hit in hits]
     best_cosine = max((max(c) for c in cosines if c), default=0.0)
@@ -277,13 +277,13 @@ def _matches(hit: Hit, cosines: list[float]) -> list[float]:
 
 
 def answer_phrases(
-    passage: Passage, kind: str, question_words: set[str], one: bool = False
+    passage: Passage, kind: str, question_words: set[str], one: str | None = None
 ) -> list[tuple[Entity | None, float]]:
     """For each sentence of a passage, the entity in it that best answers a question asking for
     `kind`, and its weight (0..1): the entity type's fit, more when it stands near the question's
     words; (None, 0.0) where there is none. An entity made only of the question's own words is not
     an answer to it ("Who is Bill Roggio?"). A person, organisation or place comes with those
-    listed beside it, unless the question asks for `one` (asks_for_one)."""
+    listed beside it, unless the question asks for `one` thing of a kind (one_asked)."""
     found: list[tuple[Entity | None, float]] = [(None, 0.0)] * len(passage.sentences)
     accepts = _ACCEPTS.get(kind)
     if not accepts:
@@ -328,17 +328,27 @@ def answer_phrases(
     return found
 
 
+# Places that qualify a city ("Gdansk, Poland"): asked for one of these, the qualifier answers.
+_WIDE_PLACES = frozenset({"country", "nation", "state", "province", "region", "continent"})
 # Kinds whose answer is the whole list a sentence names ("William Hanna and Joseph Barbera").
 _LISTED = frozenset({PERSON, ORG, PLACE})
 _LIST_JOIN = re.compile(r",\s*(?:and\s+)?|\s+and\s+")
 
 
-def _listed(text: str, entities: list[Entity], at: int, one: bool) -> Entity:
+def _listed(text: str, entities: list[Entity], at: int, one: str | None) -> Entity:
     """entities[at] with the entities of its kind listed beside it ("A, B and C") or a place with
-    the place that qualifies it ("Redwood City, California"), as one span; entities[at] alone
-    where the question asks for one thing ("Which country ...")."""
+    the place that qualifies it ("Redwood City, California"), as one span. Where the question asks
+    for `one` thing ("Which city ..."), no list: the place with the place that qualifies it, or
+    that place alone where a country or state is asked for ("Poland" of "Gdansk, Poland")."""
     chosen = entities[at]
     if one:
+        after = entities[at + 1] if at + 1 < len(entities) else None
+        if (
+            after is not None
+            and chosen.type == after.type == PLACE
+            and re.fullmatch(r",\s*", text[chosen.end : after.start])
+        ):
+            return after if one in _WIDE_PLACES else Entity(chosen.start, after.end, PLACE)
         return chosen
 
     def joins(left: Entity, right: Entity) -> bool:

@@ -21,7 +21,7 @@ from rag.answertype import (
     TAGGER_VERSION,
     asked_type,
     asked_unit,
-    asks_for_one,
+    one_asked,
     tag,
 )
 from rag.chat.render import sources_html
@@ -136,6 +136,16 @@ def _tags(text: str) -> list[tuple[str, str]]:
         (
             "Taliban militants advanced on Lashkar Gah, the capital of Helmand province.",
             [("Taliban", NAME), ("Lashkar Gah", PLACE), ("Helmand", PLACE)],
+        ),
+        (
+            "New York City Mayor Bill de Blasio met Sen. Susan Collins in Portland, Oregon.",
+            [
+                ("New York City", PLACE),
+                ("Bill de Blasio", PERSON),
+                ("Susan Collins", PERSON),
+                ("Portland", PLACE),
+                ("Oregon", PLACE),
+            ],
         ),
         # Women retire at 60 and men at 65: two amounts, not a range.
         ("so women retire at age 60 and men at 65.", [("60", NUMBER), ("65", NUMBER)]),
@@ -335,7 +345,8 @@ def test_a_name_of_no_clear_kind_helps_choose_the_sentence_but_is_not_marked():
         # ... but "which country" asks for one, and a list of another kind is not joined.
         ("Which country was hit by the embargo?", "The embargo hit the UK and France.", "UK"),
         ("Where were the talks held?", "The talks were held in Kiev, Ukraine.", "Kiev, Ukraine"),
-        ("Which city held the talks?", "The talks were held in Kiev, Ukraine.", "Kiev"),
+        ("Which city held the talks?", "The talks were held in Kiev, Ukraine.", "Kiev, Ukraine"),
+        ("Which country held the talks?", "The talks were held in Kiev, Ukraine.", "Ukraine"),
         ("Who defeated the army?", "At Quebec, James Wolfe defeated the army.", "James Wolfe"),
     ],
 )
@@ -348,10 +359,10 @@ def test_what_a_question_counts_in_and_whether_it_asks_for_one():
     assert asked_unit("In which year did it end?") == "year"
     assert asked_unit("How many more people came?") == "people"
     assert asked_unit("Who came?") is None
-    assert asks_for_one("Which country is most dependent on oil?")
-    assert asks_for_one("What German ruler invited them?")
-    assert not asks_for_one("Which countries were hit?")
-    assert not asks_for_one("Who played the Doctor?")
+    assert one_asked("Which country is most dependent on oil?") == "country"
+    assert one_asked("What German ruler invited them?") == "ruler"
+    assert one_asked("Which countries were hit?") is None
+    assert one_asked("Who played the Doctor?") is None
 
 
 def test_no_phrase_is_marked_when_the_question_asks_for_no_kind_of_thing():
