@@ -209,7 +209,7 @@ def scored(
 def _inputs(hit: Hit) -> tuple:
     """Everything of a hit that its sentences' rows are computed from."""
     passage = hit.passage
-    return (passage.id, passage.text, hit.score, hit.prior, hit.dense) + (
+    return (passage.id, passage.text, passage.entities, hit.score, hit.prior, hit.dense) + (
         hit.sentence_scores,
         hit.features,
         None if math.isnan(hit.match) else hit.match,

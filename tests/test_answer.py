@@ -3,6 +3,7 @@ chosen for it, the marked answer phrase, and how that phrase is scored and shown
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 
@@ -292,6 +293,16 @@ def test_extraction_prefers_the_sentence_with_the_asked_for_entity(question, sen
     assert spans[sentence].start <= citation.answer_start < citation.answer_end
     assert citation.answer_end <= spans[sentence].end
     assert first.sentence_start <= spans[sentence].start  # the sentence is cited
+
+
+def test_scores_remembered_for_a_question_are_not_reused_for_other_entity_tags():
+    question = "Where did the ceasefire envoys meet?"
+    hit = _hit(TALKS, (0.6, 0.6, 0.6))
+    assert [c.answer_phrase for c in extract(question, [hit], 0.6, 0.44).citations] == ["Doha"]
+    # The same paragraph, scores and question, but tagged without the place: nothing to mark.
+    untagged = dataclasses.replace(hit, passage=dataclasses.replace(hit.passage, entities=()))
+    answer = extract(question, [untagged], 0.6, 0.44)
+    assert [c.answer_phrase for c in answer.citations if c.answer_phrase] == []
 
 
 def test_a_name_the_question_already_gives_is_not_its_answer():
