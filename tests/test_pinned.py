@@ -76,8 +76,10 @@ def answers(pipeline: Pipeline) -> dict[str, dict]:
 
 def same(found: object, pinned: object) -> bool:
     """Whether answer data matches the pinned data: equal, but for numbers, which may differ by
-    one in their last (fourth) decimal: the number of threads the maths runs on reorders its sums,
-    and a score of 2.08995 rounds to 2.0899 or 2.09."""
+    1% (at least 0.01). The scores come from tree ensembles over float32 features, and another
+    CPU or thread count sums those features in another order: a feature a hair from one tree's
+    split then falls on its other side and moves a score by that leaf's value (1.5303 on one
+    machine, 1.5361 on another). Text, order, offsets and the decision to answer stay exact."""
     if isinstance(found, dict) and isinstance(pinned, dict):
         return found.keys() == pinned.keys() and all(same(found[k], pinned[k]) for k in found)
     if isinstance(found, list) and isinstance(pinned, list):
@@ -85,8 +87,25 @@ def same(found: object, pinned: object) -> bool:
     if type(found) is not type(pinned):
         return False
     if isinstance(found, float):
-        return abs(found - pinned) <= 1.5e-4
+        return abs(found - pinned) <= 0.01 * max(1.0, abs(pinned))
     return found == pinned
+
+
+def differences(found: object, pinned: object, path: str = "") -> list[str]:
+    """Where answer data differs from the pinned data, as paths with both values: what a failing
+    test prints, so a difference on another machine can be read from its log alone."""
+    if isinstance(found, dict) and isinstance(pinned, dict):
+        keys = [k for k in pinned if k in found]
+        missing = [
+            f"{path}.{k}: only one side has it" for k in sorted(found.keys() ^ pinned.keys())
+        ]
+        return missing + [d for k in keys for d in differences(found[k], pinned[k], f"{path}.{k}")]
+    if isinstance(found, list) and isinstance(pinned, list):
+        if len(found) != len(pinned):
+            return [f"{path}: {len(found)} items, pinned {len(pinned)}"]
+        pairs = enumerate(zip(found, pinned, strict=True))
+        return [d for i, (f, p) in pairs for d in differences(f, p, f"{path}[{i}]")]
+    return [] if same(found, pinned) else [f"{path}: {found!r} (pinned {pinned!r})"]
 
 
 def test_answers_over_the_sample_article_are_as_pinned(seed_index, embedder):
@@ -94,16 +113,23 @@ def test_answers_over_the_sample_article_are_as_pinned(seed_index, embedder):
     pinned = json.loads(PINNED.read_text(encoding="utf-8"))
     found = answers(pipeline)
     assert list(found) == list(pinned)
-    for name in pinned:
-        assert same(found[name], pinned[name]), (name, found[name], pinned[name])
+    assert differences(found, pinned) == []
 
 
-def test_pinned_numbers_may_differ_only_in_their_last_decimal():
-    assert same({"score": 2.0899, "n": [1, "a"]}, {"score": 2.09, "n": [1, "a"]})
-    assert not same({"score": 2.0897}, {"score": 2.09})
+def test_pinned_numbers_may_differ_only_by_a_percent():
+    assert same({"score": 1.5303, "n": [1, "a"]}, {"score": 1.5361, "n": [1, "a"]})
+    assert same({"confidence": 0.0123}, {"confidence": 0.0173})
+    assert not same({"score": 1.5303}, {"score": 1.5503})
     assert not same({"score": 2.09, "n": 1}, {"score": 2.09})
     assert not same([1, 2], [1, 2, 3])
     assert not same({"abstained": True}, {"abstained": 1})
+    assert differences({"a": [{"s": "x"}, {"s": 2.0}]}, {"a": [{"s": "y"}, {"s": 2.0}]}) == [
+        ".a[0].s: 'x' (pinned 'y')"
+    ]
+    assert differences({"a": 1}, {"b": 1}) == [
+        ".a: only one side has it",
+        ".b: only one side has it",
+    ]
 
 
 if __name__ == "__main__":
