@@ -51,6 +51,32 @@ _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 _CAPITALIZED = re.compile(r"\b[A-Z][\w’'-]*")
 
 
+# A run of two or more capitalised words (not acronyms: "UN Security" spells no "US"), with
+# the small words a name may hold between them ("Foundation for the Defense of Democracies").
+_CAPITAL = r"[A-Z](?:[a-z]|['’][A-Z])[\w’'-]*"
+_RUN = re.compile(rf"\b{_CAPITAL}(?:\s+(?:(?:of|for|the|and|on|&)\s+)*{_CAPITAL})+")
+_JOINERS = frozenset({"of", "for", "the", "and", "on", "&"})
+
+
+def capitalised_runs(text: str) -> list[list[str]]:
+    """The words of each run of two or more capitalised words in text, the small words between
+    them left out: capitalised_runs("the Bank of England said") == [["Bank", "England"]]."""
+    return [[w for w in m.group(0).split() if w not in _JOINERS] for m in _RUN.finditer(text)]
+
+
+def initialisms(text: str) -> set[str]:
+    """The acronyms text spells out, lower-cased: the initials of every two or more neighbouring
+    words of a capitalised run ("the United Nations Security Council" gives "un", "unsc", "sc",
+    and so on)."""
+    found = set()
+    for words in capitalised_runs(text):
+        initials = "".join(w[0] for w in words).lower()
+        found.update(
+            initials[i:j] for i in range(len(initials)) for j in range(i + 2, len(initials) + 1)
+        )
+    return found
+
+
 def split_sentences(text: str) -> tuple[Span, ...]:
     """Split text into sentence spans; whitespace between sentences belongs to neither.
 

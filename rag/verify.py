@@ -18,7 +18,15 @@ import numpy as np
 
 from rag.answer import Citation, Status, Verdict, cite
 from rag.retrieve import Hit
-from rag.text import bare_word, names_and_numbers, numbers, proper_nouns, split_sentences, terms
+from rag.text import (
+    bare_word,
+    initialisms,
+    names_and_numbers,
+    numbers,
+    proper_nouns,
+    split_sentences,
+    terms,
+)
 
 # A paragraph supports a claim when its best sentence's cosine with the claim reaches COSINE, or
 # reaches one of the lower cosines while the paragraph holds that share of the claim's content
@@ -135,13 +143,7 @@ def quotes(claim: str) -> list[str]:
 def _evidence_words(evidence: str) -> set[str]:
     """The words of the evidence, lower-cased, with the acronyms of its capitalized runs
     ("United Nations" also gives "un")."""
-    words = {bare_word(w) for w in re.findall(r"[\w’'-]+", evidence)}
-    for run in re.findall(r"(?:\b[A-Z][\w-]*(?:\s+(?:of|for|and|the)?\s*)?){2,}", evidence):
-        initials = "".join(w[0] for w in run.split() if w[0].isupper()).lower()
-        words.update(
-            initials[i:j] for i in range(len(initials)) for j in range(i + 2, len(initials) + 1)
-        )
-    return words
+    return {bare_word(w) for w in re.findall(r"[\w’'-]+", evidence)} | initialisms(evidence)
 
 
 def _missing(

@@ -20,7 +20,7 @@ from rag.retrieve.answerable import (
     model_versions,
     names_in_a_sentence,
 )
-from rag.retrieve.features import NAMES, QueryTerms
+from rag.retrieve.features import NAMES, QueryTerms, spells_out
 from rag.retrieve.model import (
     ANSWERABILITY,
     MODELS,
@@ -38,6 +38,95 @@ def test_question_names_are_its_capitalised_words_and_numbers_not_its_first_word
     assert query.names == ("bill", "roggio")
     assert QueryTerms.of("What did Neumann say in 2021?").names == ("neumann", "2021")
     assert QueryTerms.of("what happened in the talks?").names == ()
+
+
+def test_acronyms_and_the_names_they_stand_for_are_read_from_the_question():
+    query = QueryTerms.of("What did the UN Security Council do?")
+    assert query.acronyms == (("un", "UN"),)
+    assert ("sc", ("secur", "council")) in query.spelled
+    spelled = QueryTerms.of("Which United Nations body met in New York?")
+    assert spelled.acronyms == ()
+    # The question word is not part of a name; names the question spells out are.
+    assert ("un", ("unit", "nation")) in spelled.spelled
+    assert ("ny", ("new", "york")) in spelled.spelled
+    assert not any(initials.startswith("w") for initials, _ in spelled.spelled)
+    assert QueryTerms.of("WHAT DID THE UN DO?").acronyms == ()  # capitals throughout
+    assert QueryTerms.of("Who leads NATO?").acronyms == (("nato", "NATO"),)
+
+
+@pytest.mark.parametrize(
+    ("text", "letters", "spelled"),
+    [
+        ("The United Nations Security Council has granted exemptions.", "UN", True),
+        ("Bill Roggio of the Foundation for the Defense of Democracies said.", "FDD", True),
+        ("She is now at the Center for Strategic and International Studies.", "CSIS", True),
+        ("The UN said so.", "UN", False),  # the acronym itself is the word, not its spelling
+        ("the united nations", "UN", False),  # a name is capitalised
+        ("United States officials and Nations", "UN", False),  # not next to each other
+    ],
+)
+def test_a_text_spells_out_an_acronym_with_capitalised_words_in_order(text, letters, spelled):
+    assert spells_out(text, letters) is spelled
+
+
+def test_an_acronym_counts_as_found_where_the_paragraph_spells_it_out(seed_pipeline):
+    """The article writes "United Nations"; asked about "the UN", its paragraph holds every word
+    of the question, and the question is answered from it, as it is when asked in full."""
+    rows = {}
+    for question in (
+        "What did the UN Security Council do?",
+        "What did the United Nations Security Council do?",
+    ):
+        vector = seed_pipeline.embedder.encode_queries([question])[0]
+        ids, table = candidates(seed_pipeline.index, question, vector)
+        passages = seed_pipeline.index.passages(ids)
+        at = [i for i, pid in enumerate(ids) if "Security Council" in passages[pid].text]
+        rows[question] = table[at[0]]
+        answer = seed_pipeline.ask(question)
+        assert not answer.abstained, (question, answer.confidence)
+        assert "United Nations Security Council" in answer.citations[0].paragraph_text
+    for row in rows.values():
+        assert row[NAMES.index("coverage")] == pytest.approx(1.0)
+        assert row[NAMES.index("sentence_coverage")] == pytest.approx(1.0)
+        assert row[NAMES.index("names")] == 1.0
+
+
+def test_bm25_counts_an_acronym_where_the_paragraph_spells_it_out(seed_pipeline):
+    """No paragraph writes "FDD"; the one naming the Foundation for the Defense of Democracies
+    gets the keyword score of one occurrence, and the best of them."""
+    question = "What does the FDD say about the Taliban?"
+    vector = seed_pipeline.embedder.encode_queries([question])[0]
+    ids, table = candidates(seed_pipeline.index, question, vector)
+    passages = seed_pipeline.index.passages(ids)
+    at = [i for i, pid in enumerate(ids) if "Defense of Democracies" in passages[pid].text][0]
+    assert table[at][NAMES.index("bm25_share")] == 1.0
+    assert table[at][NAMES.index("names")] == 1.0
+    assert all(table[i][NAMES.index("bm25_share")] < 1.0 for i in range(len(ids)) if i != at)
+
+
+def test_a_name_counts_as_found_where_the_paragraph_holds_its_acronym(tmp_path, embedder):
+    from rag.config import Config
+    from rag.pipeline import Pipeline, index_sources
+
+    folder = tmp_path / "articles"
+    folder.mkdir()
+    (folder / "un.txt").write_text(
+        "Mission news\n\nThe UN Security Council voted on Tuesday to extend the mission.\n\n"
+        "Diplomats said the vote was close.\n",
+        encoding="utf-8",
+    )
+    config = Config(index_dir=tmp_path / "index")
+    index_sources(config, [str(folder)], embedder=embedder)
+    pipeline = Pipeline(config, embedder=embedder)
+    question = "What did the United Nations Security Council vote on?"
+    vector = embedder.encode_queries([question])[0]
+    ids, table = candidates(pipeline.index, question, vector)
+    passages = pipeline.index.passages(ids)
+    at = [i for i, pid in enumerate(ids) if "UN Security" in passages[pid].text][0]
+    other = [i for i, pid in enumerate(ids) if "UN Security" not in passages[pid].text][0]
+    assert table[at][NAMES.index("names")] == 1.0
+    assert table[at][NAMES.index("coverage")] == pytest.approx(1.0)
+    assert table[other][NAMES.index("names")] == 0.0
 
 
 def test_features_are_the_same_numbers_on_every_run(seed_pipeline):

@@ -11,7 +11,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.config import RETRIEVERS
-from rag.retrieve.features import NAMES, QueryTerms, candidate_features
+from rag.retrieve.features import (
+    NAMES,
+    QueryTerms,
+    candidate_features,
+    spelled_out,
+    with_spelled_acronyms,
+)
 from rag.retrieve.model import RANKER, LinearModel, load_model
 from rag.retrieve.recency import Centre, When, distance, penalty
 from rag.store import Index, Passage
@@ -151,6 +157,10 @@ def _rank(
     candidates = np.array(list(dict.fromkeys([*keyword_ids, *dense_ids, *carried])), dtype=np.int64)
     if not len(candidates):
         return [], {}, {}, {}, {}
+    # An acronym of the question counts where a candidate spells it out ("UN" for "United
+    # Nations"): in its BM25 and in its share of the question's terms and names.
+    spelled = spelled_out(index, query, candidates)
+    keyword = with_spelled_acronyms(keyword, index, candidates, spelled)
     features = candidate_features(
         index,
         q,
@@ -160,6 +170,7 @@ def _rank(
         {pid: rank for rank, pid in enumerate(dense_ids)},
         {pid: rank for rank, pid in enumerate(keyword_ids)},
         pool,
+        spelled,
     )
     prior = np.zeros(len(candidates), dtype=np.float32)
     away = np.full(len(candidates), np.nan)

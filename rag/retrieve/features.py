@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.store import Index
-from rag.text import terms
+from rag.text import STOPWORDS, capitalised_runs, initialisms, terms
 
 # The order of the columns; the model files name them, and loading checks the names match.
 NAMES = (
@@ -32,20 +32,58 @@ NAMES = (
 )
 # A capitalised word not at the start of the question, or a number: the words a question names.
 _NAME = re.compile(r"(?<!^)(?<![.?!]\s)\b(?:[A-Z][\w'’-]*|\d[\d,.:/-]*)")
+# An acronym: two to six capitals, maybe dotted or plural ("UN", "U.N.", "NATO", "CEOs").
+_ACRONYM = re.compile(r"\b(?:[A-Z]\.){2,6}|\b[A-Z]{2,6}(?=s?\b)")
 
 
 @dataclass(frozen=True)
 class QueryTerms:
-    """The question's stemmed terms (each once) and its names and numbers, as stems."""
+    """The question's stemmed terms (each once) and its names and numbers, as stems; its
+    acronyms (term, letters) and the names it spells out that an acronym may stand for
+    (letters, terms)."""
 
     terms: tuple[str, ...]
     names: tuple[str, ...]
+    acronyms: tuple[tuple[str, str], ...] = ()
+    spelled: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @classmethod
     def of(cls, question: str) -> QueryTerms:
         words = tuple(dict.fromkeys(terms(question)))
         named = tuple(dict.fromkeys(t for m in _NAME.findall(question) for t in terms(m)))
-        return cls(words, named)
+        return cls(words, named, *_acronyms(question, words))
+
+
+def _acronyms(question: str, words: tuple[str, ...]):
+    """The question's acronyms whose term it asks about, as (term, capitals), and each run of
+    two or more capitalised words it spells out, as (initials as a term, the run's terms):
+    "the UN" may be written "the United Nations" in a paragraph, and the other way round. A
+    question in capitals throughout has no acronyms."""
+    if question.upper() == question:
+        return (), ()
+    acronyms = []
+    for match in _ACRONYM.finditer(question):
+        letters = match.group(0).replace(".", "")
+        found = terms(letters)
+        if found and found[0] in words:
+            acronyms.append((found[0], letters))
+    spelled = []
+    first = question.split(maxsplit=1)
+    if len(first) == 2 and first[0].lower() in STOPWORDS:  # "Which United Nations body …"
+        question = first[1]
+    for capitals in capitalised_runs(question):
+        for start in range(len(capitals) - 1):
+            for end in range(start + 2, min(len(capitals), start + 6) + 1):
+                initials = "".join(w[0] for w in capitals[start:end]).lower()
+                run = tuple(t for w in capitals[start:end] for t in terms(w) if t in words)
+                if run:
+                    spelled.append((initials, run))
+    return tuple(dict.fromkeys(acronyms)), tuple(dict.fromkeys(spelled))
+
+
+def spells_out(text: str, letters: str) -> bool:
+    """Whether text spells out the acronym: spells_out("the United Nations said", "UN")."""
+    return letters.lower() in initialisms(text)
 
 
 def candidate_features(
@@ -57,11 +95,13 @@ def candidate_features(
     dense_rank: dict[int, int],
     keyword_rank: dict[int, int],
     depth: int,
+    spelled: Spelled | None = None,
 ) -> np.ndarray:
     """One row of NAMES per candidate paragraph id, shape (len(candidates), len(NAMES)).
 
     keyword: every paragraph's BM25 for the question; dense_rank/keyword_rank: 0-based rank of a
-    paragraph in each list (absent: ranked at depth or below).
+    paragraph in each list (absent: ranked at depth or below); spelled: which candidates spell
+    out the question's acronyms (spelled_out()), when it has any.
     """
     n = len(candidates)
     keywords = index.keywords
@@ -72,7 +112,9 @@ def candidate_features(
     sentence = np.full(n, -1.0, dtype=np.float32)
     sentence_bm25 = np.zeros(n, dtype=np.float32)
     sentence_coverage = np.zeros(n, dtype=np.float32)
-    present, weights = _presence(keywords.paragraphs, rows, query.terms)
+    # An acronym and its spelled-out name count as the same words.
+    in_paragraphs, in_sentences = (spelled.paragraphs, spelled.sentences) if spelled else ({}, {})
+    present, weights = _presence(keywords.paragraphs, rows, query.terms, query, in_paragraphs)
     coverage = present @ weights if len(weights) else np.zeros(n, dtype=np.float32)
     if len(sentence_rows):
         cosines = index.vectors("sentences", keywords.sentence_ids[sentence_rows]) @ q
@@ -81,9 +123,11 @@ def candidate_features(
             scores = keywords.sentences.scores(list(query.terms), sentence_rows)
             np.maximum.at(sentence_bm25, owners, scores)
             # Sentence presence is read from the sentence matrix, weighted by paragraph IDF.
-            in_sentence, _ = _presence(keywords.sentences, sentence_rows, query.terms)
+            in_sentence, _ = _presence(
+                keywords.sentences, sentence_rows, query.terms, query, in_sentences
+            )
             np.maximum.at(sentence_coverage, owners, in_sentence @ weights)
-    names = _share(keywords.paragraphs, rows, query.names, fallback=coverage)
+    names = _share(keywords.paragraphs, rows, query, in_paragraphs, fallback=coverage)
     top = float(bm25.max()) if n else 0.0
     return np.column_stack(
         [
@@ -108,13 +152,24 @@ def _zscores(values: np.ndarray) -> np.ndarray:
     return (values - values.mean()) / spread if spread > 1e-9 else np.zeros_like(values)
 
 
-def _presence(matrix_index, rows: np.ndarray, words: tuple[str, ...]) -> tuple[np.ndarray, ...]:
+def _presence(
+    matrix_index,
+    rows: np.ndarray,
+    words: tuple[str, ...],
+    query: QueryTerms | None = None,
+    spelled: dict[str, np.ndarray] | None = None,
+) -> tuple[np.ndarray, ...]:
     """Whether each row holds each query term (rows × terms, 0/1), and each term's share of the
-    question's IDF (terms the index has never seen count fully, as absent everywhere)."""
+    question's IDF (terms the index has never seen count fully, as absent everywhere). With the
+    query, an acronym of the question counts as held where a row spells it out (spelled: the
+    rows that do, by the acronym's term), and a name it spells out where a row holds its
+    acronym."""
     if not words:
         return np.zeros((len(rows), 0), dtype=np.float32), np.zeros(0, dtype=np.float32)
     total = matrix_index.matrix.shape[0]
     present, frequency = matrix_index.presence(rows, words)
+    if query is not None:
+        _acronyms_held(present, matrix_index, rows, words, query, spelled or {})
     idf = np.full(len(words), np.log(1 + (total + 0.5) / 0.5), dtype=np.float32)
     positions = [i for i, w in enumerate(words) if w in matrix_index.vocabulary]
     if positions:
@@ -123,9 +178,94 @@ def _presence(matrix_index, rows: np.ndarray, words: tuple[str, ...]) -> tuple[n
     return present, idf / idf.sum()
 
 
-def _share(matrix_index, rows: np.ndarray, words: tuple[str, ...], fallback: np.ndarray):
-    """Unweighted share of the words found in each row; fallback where there are none."""
-    if not words:
+def _acronyms_held(
+    present: np.ndarray,
+    matrix_index,
+    rows: np.ndarray,
+    words: tuple[str, ...],
+    query: QueryTerms,
+    spelled: dict[str, np.ndarray],
+) -> None:
+    """Mark in present (rows × words) the question's acronyms that a row spells out and the
+    names it spells out whose acronym a row holds."""
+    column = {w: i for i, w in enumerate(words)}
+    for term, held in spelled.items():
+        if term in column:
+            present[held, column[term]] = 1.0
+    for initials, run in query.spelled:
+        columns = [column[t] for t in run if t in column]
+        if columns and initials in matrix_index.vocabulary:
+            held = matrix_index.presence(rows, [initials])[0][:, 0] > 0
+            present[np.ix_(held, columns)] = 1.0
+
+
+@dataclass(frozen=True)
+class Spelled:
+    """Which candidates spell out each of a question's acronyms (by its term): as booleans over
+    the candidates, and over their sentences in the order of keywords.sentence_rows()."""
+
+    paragraphs: dict[str, np.ndarray]
+    sentences: dict[str, np.ndarray]
+
+
+def spelled_out(index: Index, query: QueryTerms, candidates: np.ndarray) -> Spelled | None:
+    """Which candidates spell out the question's acronyms in the text their keywords read
+    (title, heading and paragraph), and which of their sentences do; None for a question
+    without acronyms (their texts are read only then)."""
+    if not query.acronyms or not len(candidates):
+        return None
+    paragraphs, sentences = index.texts([int(c) for c in candidates])
+    found = [initialisms(paragraphs.get(int(c), "")) for c in candidates]
+    sentence_rows, owners = index.keywords.sentence_rows(candidates)
+    ids = index.keywords.sentence_ids[sentence_rows] if len(sentence_rows) else []
+    in_paragraphs, in_sentences = {}, {}
+    for term, letters in query.acronyms:
+        held = np.array([letters.lower() in initials for initials in found], dtype=bool)
+        in_paragraphs[term] = held
+        # A sentence spells it out only inside a paragraph that does.
+        in_sentences[term] = np.array(
+            [
+                bool(held[owner]) and spells_out(sentences.get(int(sid), ""), letters)
+                for sid, owner in zip(ids, owners, strict=True)
+            ],
+            dtype=bool,
+        )
+    return Spelled(in_paragraphs, in_sentences)
+
+
+def with_spelled_acronyms(
+    keyword: np.ndarray, index: Index, candidates: np.ndarray, spelled: Spelled | None
+) -> np.ndarray:
+    """Paragraph BM25 (every paragraph's, as keywords.paragraphs.scores() gives it) with each
+    acronym of the question counted once in the candidates that spell it out and do not hold
+    it: as one occurrence in a paragraph of average length, its IDF counting those paragraphs
+    too. "What does the FDD say?" then finds "the Foundation for the Defense of Democracies"."""
+    if spelled is None:
+        return keyword
+    matrix = index.keywords.paragraphs
+    rows = index.keywords.paragraph_rows(candidates)
+    total = matrix.matrix.shape[0]
+    keyword = keyword.copy()
+    for term, held in spelled.paragraphs.items():
+        present, frequency = matrix.presence(rows, [term])
+        extra = held & (present[:, 0] == 0)
+        if not extra.any():
+            continue
+        df = float(frequency[0]) + float(extra.sum())
+        keyword[rows[extra]] += np.float32(np.log(1 + (total - df + 0.5) / (df + 0.5)))
+    return keyword
+
+
+def _share(
+    matrix_index,
+    rows: np.ndarray,
+    query: QueryTerms,
+    spelled: dict[str, np.ndarray] | None,
+    fallback: np.ndarray,
+) -> np.ndarray:
+    """Unweighted share of the question's names found in each row; fallback where it names
+    nothing."""
+    if not query.names:
         return fallback
-    present, _ = _presence(matrix_index, rows, words)
+    present, _ = _presence(matrix_index, rows, query.names, query, spelled)
     return present.mean(axis=1)
