@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import Stemmer
 
@@ -53,8 +54,9 @@ _CAPITALIZED = re.compile(r"\b[A-Z][\w’'-]*")
 
 # A run of two or more capitalised words (not acronyms: "UN Security" spells no "US"), with
 # the small words a name may hold between them ("Foundation for the Defense of Democracies").
-_CAPITAL = r"[A-Z](?:[a-z]|['’][A-Z])[\w’'-]*"
-_RUN = re.compile(rf"\b{_CAPITAL}(?:\s+(?:(?:of|for|the|and|on|&)\s+)*{_CAPITAL})+")
+_LOWER_REST = r"(?:[a-z]|['’][A-Z])[\w’'-]*"
+_JOIN = r"\s+(?:(?:of|for|the|and|on|&)\s+)*"
+_RUN = re.compile(rf"\b[A-Z]{_LOWER_REST}(?:{_JOIN}[A-Z]{_LOWER_REST})+")
 _JOINERS = frozenset({"of", "for", "the", "and", "on", "&"})
 
 
@@ -75,6 +77,19 @@ def initialisms(text: str) -> set[str]:
             initials[i:j] for i in range(len(initials)) for j in range(i + 2, len(initials) + 1)
         )
     return found
+
+
+def spells_out(text: str, letters: str) -> bool:
+    """Whether text spells out an acronym (letters in initialisms(text), found without reading
+    every run): spells_out("the United Nations said", "UN")."""
+    return _spelling(letters.upper()).search(text) is not None
+
+
+@lru_cache(maxsize=256)
+def _spelling(letters: str) -> re.Pattern[str]:
+    """Neighbouring capitalised words whose initials are the letters, in order."""
+    words = _JOIN.join(rf"{re.escape(c)}{_LOWER_REST}" for c in letters)
+    return re.compile(rf"\b{words}\b")
 
 
 def split_sentences(text: str) -> tuple[Span, ...]:

@@ -20,7 +20,7 @@ from rag.retrieve.answerable import (
     model_versions,
     names_in_a_sentence,
 )
-from rag.retrieve.features import NAMES, QueryTerms, spells_out
+from rag.retrieve.features import NAMES, QueryTerms
 from rag.retrieve.model import (
     ANSWERABILITY,
     MODELS,
@@ -30,7 +30,7 @@ from rag.retrieve.model import (
     read_model,
 )
 from rag.store import Index, Passage
-from rag.text import Span
+from rag.text import Span, initialisms, spells_out
 
 
 def test_question_names_are_its_capitalised_words_and_numbers_not_its_first_word():
@@ -63,10 +63,14 @@ def test_acronyms_and_the_names_they_stand_for_are_read_from_the_question():
         ("The UN said so.", "UN", False),  # the acronym itself is the word, not its spelling
         ("the united nations", "UN", False),  # a name is capitalised
         ("United States officials and Nations", "UN", False),  # not next to each other
+        ("The UN Security Council met.", "US", False),  # an acronym starts no spelled name
+        ("the Bank of England and the Bank for International Settlements", "BIS", True),
     ],
 )
 def test_a_text_spells_out_an_acronym_with_capitalised_words_in_order(text, letters, spelled):
     assert spells_out(text, letters) is spelled
+    # The quick search and the verifier's set of every run's initials agree.
+    assert (letters.lower() in initialisms(text)) is spelled
 
 
 def test_an_acronym_counts_as_found_where_the_paragraph_spells_it_out(seed_pipeline):

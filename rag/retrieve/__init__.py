@@ -231,11 +231,12 @@ def collapse_duplicates(
     if not ranked:
         return []
     vectors = index.vectors("paragraphs", ranked)
+    cosines = vectors @ vectors.T  # every pair at once: a few rows, one product
     leaders: list[int] = []  # row of each group's best-ranked member
     members: list[list[int]] = []
     for row in range(len(ranked)):
         if leaders:
-            similar = vectors[leaders] @ vectors[row]
+            similar = cosines[row, leaders]
             group = int(np.argmax(similar))
             if float(similar[group]) >= DUPLICATE_COSINE:
                 members[group].append(row)
@@ -277,13 +278,18 @@ def _hits(
 ) -> list[Hit]:
     passages = index.passages([pid for pid, _ in groups])
     q = np.asarray(query_vector, dtype=np.float32).reshape(-1)
+    found = [(pid, others, passages[pid]) for pid, others in groups if pid in passages]
+    if not found:
+        return []
+    # Every hit's sentence and paragraph vectors in one look-up each.
+    sentence_ids = [sid for _, _, passage in found for sid in passage.sentence_ids]
+    all_sentences = index.vectors("sentences", sentence_ids) @ q
+    all_dense = index.vectors("paragraphs", [pid for pid, _, _ in found]) @ q
     hits = []
-    for pid, others in groups:
-        passage = passages.get(pid)
-        if passage is None:
-            continue
-        sentence_scores = index.vectors("sentences", passage.sentence_ids) @ q
-        dense = float(index.vectors("paragraphs", [pid])[0] @ q)
+    start = 0
+    for (pid, others, passage), dense in zip(found, all_dense.tolist(), strict=True):
+        sentence_scores = all_sentences[start : start + len(passage.sentence_ids)]
+        start += len(passage.sentence_ids)
         matched = None if tokens is None else match(tokens, passage.tokens, passage.sentences)
         hits.append(
             Hit(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.store import Index
-from rag.text import STOPWORDS, capitalised_runs, initialisms, terms
+from rag.text import STOPWORDS, capitalised_runs, spells_out, terms
 
 # The order of the columns; the model files name them, and loading checks the names match.
 NAMES = (
@@ -79,11 +79,6 @@ def _acronyms(question: str, words: tuple[str, ...]):
                 if run:
                     spelled.append((initials, run))
     return tuple(dict.fromkeys(acronyms)), tuple(dict.fromkeys(spelled))
-
-
-def spells_out(text: str, letters: str) -> bool:
-    """Whether text spells out the acronym: spells_out("the United Nations said", "UN")."""
-    return letters.lower() in initialisms(text)
 
 
 def candidate_features(
@@ -211,25 +206,30 @@ class Spelled:
 def spelled_out(index: Index, query: QueryTerms, candidates: np.ndarray) -> Spelled | None:
     """Which candidates spell out the question's acronyms in the text their keywords read
     (title, heading and paragraph), and which of their sentences do; None for a question
-    without acronyms (their texts are read only then)."""
+    without acronyms (texts are read only then, and sentences only of paragraphs that do)."""
     if not query.acronyms or not len(candidates):
         return None
-    paragraphs, sentences = index.texts([int(c) for c in candidates])
-    found = [initialisms(paragraphs.get(int(c), "")) for c in candidates]
+    paragraphs = index.texts([int(c) for c in candidates])
+    texts = [paragraphs.get(int(c), "") for c in candidates]
+    in_paragraphs = {
+        term: np.array([spells_out(text, letters) for text in texts], dtype=bool)
+        for term, letters in query.acronyms
+    }
     sentence_rows, owners = index.keywords.sentence_rows(candidates)
     ids = index.keywords.sentence_ids[sentence_rows] if len(sentence_rows) else []
-    in_paragraphs, in_sentences = {}, {}
-    for term, letters in query.acronyms:
-        held = np.array([letters.lower() in initials for initials in found], dtype=bool)
-        in_paragraphs[term] = held
+    holding = np.any(list(in_paragraphs.values()), axis=0)
+    sentences = index.sentence_texts([int(c) for c in candidates[holding]])
+    in_sentences = {
         # A sentence spells it out only inside a paragraph that does.
-        in_sentences[term] = np.array(
+        term: np.array(
             [
                 bool(held[owner]) and spells_out(sentences.get(int(sid), ""), letters)
                 for sid, owner in zip(ids, owners, strict=True)
             ],
             dtype=bool,
         )
+        for (term, letters), held in zip(query.acronyms, in_paragraphs.values(), strict=True)
+    }
     return Spelled(in_paragraphs, in_sentences)
 
 

@@ -265,28 +265,32 @@ class Index:
             for row in rows
         }
 
-    def texts(self, ids: Sequence[int]) -> tuple[dict[int, str], dict[int, str]]:
-        """The texts keyword search reads, by paragraph id (article title, heading and text) and
-        by sentence id: a lighter look-up than passages() for reading many paragraphs' words."""
+    def texts(self, ids: Sequence[int]) -> dict[int, str]:
+        """The text keyword search reads of each paragraph id (article title, heading and text):
+        a lighter look-up than passages() for reading many paragraphs' words."""
         if not ids:
-            return {}, {}
+            return {}
         marks = ",".join("?" * len(ids))
-        wanted = [int(i) for i in ids]
         with self.connect() as db:
             rows = db.execute(
                 "SELECT p.id, a.title, p.heading, p.text FROM paragraphs p "
                 f"JOIN articles a ON a.id = p.article_id WHERE p.id IN ({marks})",
-                wanted,
+                [int(i) for i in ids],
             ).fetchall()
-            spans = db.execute(
-                "SELECT paragraph_id, id, start, end FROM sentences "
-                f"WHERE paragraph_id IN ({marks})",
-                wanted,
+        return {pid: f"{title} {heading or ''} {body}" for pid, title, heading, body in rows}
+
+    def sentence_texts(self, ids: Sequence[int]) -> dict[int, str]:
+        """The text of every sentence of the given paragraph ids, by sentence id."""
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        with self.connect() as db:
+            rows = db.execute(
+                "SELECT s.id, substr(p.text, s.start + 1, s.end - s.start) FROM sentences s "
+                f"JOIN paragraphs p ON p.id = s.paragraph_id WHERE s.paragraph_id IN ({marks})",
+                [int(i) for i in ids],
             ).fetchall()
-        text = {pid: body for pid, _, _, body in rows}
-        paragraphs = {pid: f"{title} {heading or ''} {body}" for pid, title, heading, body in rows}
-        sentences = {sid: text[pid][start:end] for pid, sid, start, end in spans if pid in text}
-        return paragraphs, sentences
+        return dict(rows)
 
     def articles(self) -> list[ArticleInfo]:
         """Every indexed article, in the order they were added."""
