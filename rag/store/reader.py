@@ -268,29 +268,30 @@ class Index:
     def texts(self, ids: Sequence[int]) -> dict[int, str]:
         """The text keyword search reads of each paragraph id (article title, heading and text):
         a lighter look-up than passages() for reading many paragraphs' words."""
-        if not ids:
-            return {}
-        marks = ",".join("?" * len(ids))
-        with self.connect() as db:
-            rows = db.execute(
-                "SELECT p.id, a.title, p.heading, p.text FROM paragraphs p "
-                f"JOIN articles a ON a.id = p.article_id WHERE p.id IN ({marks})",
-                [int(i) for i in ids],
-            ).fetchall()
+        rows = self._rows_for_ids(
+            "SELECT p.id, a.title, p.heading, p.text FROM paragraphs p "
+            "JOIN articles a ON a.id = p.article_id WHERE p.id IN ({marks})",
+            ids,
+        )
         return {pid: f"{title} {heading or ''} {body}" for pid, title, heading, body in rows}
 
     def sentence_texts(self, ids: Sequence[int]) -> dict[int, str]:
         """The text of every sentence of the given paragraph ids, by sentence id."""
+        return dict(
+            self._rows_for_ids(
+                "SELECT s.id, substr(p.text, s.start + 1, s.end - s.start) FROM sentences s "
+                "JOIN paragraphs p ON p.id = s.paragraph_id WHERE s.paragraph_id IN ({marks})",
+                ids,
+            )
+        )
+
+    def _rows_for_ids(self, query: str, ids: Sequence[int]) -> list[tuple]:
+        """The rows of a query whose one {marks} takes a placeholder for each id."""
         if not ids:
-            return {}
+            return []
         marks = ",".join("?" * len(ids))
         with self.connect() as db:
-            rows = db.execute(
-                "SELECT s.id, substr(p.text, s.start + 1, s.end - s.start) FROM sentences s "
-                f"JOIN paragraphs p ON p.id = s.paragraph_id WHERE s.paragraph_id IN ({marks})",
-                [int(i) for i in ids],
-            ).fetchall()
-        return dict(rows)
+            return db.execute(query.format(marks=marks), [int(i) for i in ids]).fetchall()
 
     def articles(self) -> list[ArticleInfo]:
         """Every indexed article, in the order they were added."""
