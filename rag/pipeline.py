@@ -25,6 +25,7 @@ from rag.embed import Embedder, Progress, load_embedder, load_reranker
 from rag.errors import ConfigError, LLMError, QuestionError, RagError
 from rag.followup import Turn, carried_names, clean_rewrite, is_follow_up, with_names
 from rag.llm import LLM, answer_messages, is_not_found, rewrite_messages
+from rag.overview import asks_overview, overview
 from rag.retrieve import Hit, retrieve
 from rag.retrieve.answerable import answerability, model_versions
 from rag.retrieve.answerable import model as answerability_model
@@ -337,6 +338,11 @@ class Pipeline:
         extractive Answer. history: the earlier turns, for follow-up questions."""
         question = _clean_question(question)
         index = self.index  # one generation for the whole question, however long it takes
+        if asks_overview(question, after_turns=bool(history)):
+            # What the articles are about: their openings, not a search (an LLM adds nothing
+            # that the openings do not say).
+            yield overview(question, index, k or self.config.k, when or self.when())
+            return
         asked, carry, notes = self._resolve(question, history, llm)
         hits = self._retrieve(index, asked, k or self.config.k, retriever, carry, when)
         extractive = self._decide(question, asked, hits)

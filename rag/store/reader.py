@@ -302,6 +302,15 @@ class Index:
             ).fetchall()
         return [ArticleInfo(*row) for row in rows]
 
+    def opening(self, article_id: int) -> Passage | None:
+        """An article's first paragraph (without token vectors), or None for an unknown id."""
+        with self.connect() as db:
+            row = db.execute(
+                "SELECT id FROM paragraphs WHERE article_id = ? ORDER BY position LIMIT 1",
+                (article_id,),
+            ).fetchone()
+        return None if row is None else self.passages([row[0]], tokens=False).get(row[0])
+
     def article_paragraphs(self, article_id: int) -> list[Passage]:
         """All paragraphs of one article, in order."""
         with self.connect() as db:
