@@ -14,6 +14,7 @@ from rag.answertype import NAME, Entity
 from rag.dates import format_day, parse_date
 from rag.retrieve import Hit
 from rag.retrieve.answerable import reaches_the_moment
+from rag.store import Passage
 from rag.text import content_words
 
 ABSTAIN_TEXT = "I couldn't find this in the indexed articles."
@@ -95,6 +96,25 @@ class Citation:
     published: str | None = None  # the article's publication day (ISO), when known
     # Publication days of other versions of this paragraph (near-copies) left out, newest first.
     also: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, n: int, passage: Passage, start: int, end: int, score: float, **more) -> Citation:
+        """Citation n of a stored paragraph, its text [start, end) cited; more: the other
+        fields (answer_start, answer_end, also)."""
+        return cls(
+            n=n,
+            article_title=passage.article_title,
+            source=passage.source,
+            paragraph_index=passage.index,
+            paragraph_id=passage.id,
+            heading=passage.heading,
+            paragraph_text=passage.text,
+            sentence_start=start,
+            sentence_end=end,
+            score=score,
+            published=passage.published,
+            **more,
+        )
 
     @property
     def sentence(self) -> str:
@@ -344,21 +364,14 @@ def other_days(hits: Sequence[Hit]) -> str | None:
 def cite(n: int, hit: Hit, sentences: Sequence[int], phrase: Entity | None = None) -> Citation:
     """Citation n: the hit's paragraph, with the given run of its sentences as the cited text
     and, when given, the answer phrase inside it."""
-    passage = hit.passage
-    spans = passage.sentences
-    return Citation(
-        n=n,
-        article_title=passage.article_title,
-        source=passage.source,
-        paragraph_index=passage.index,
-        paragraph_id=passage.id,
-        heading=passage.heading,
-        paragraph_text=passage.text,
-        sentence_start=spans[sentences[0]].start,
-        sentence_end=spans[sentences[-1]].end,
-        score=round(hit.score, 4),
+    spans = hit.passage.sentences
+    return Citation.of(
+        n,
+        hit.passage,
+        spans[sentences[0]].start,
+        spans[sentences[-1]].end,
+        round(hit.score, 4),
         answer_start=None if phrase is None else phrase.start,
         answer_end=None if phrase is None else phrase.end,
-        published=passage.published,
         also=hit.also,
     )

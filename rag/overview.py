@@ -69,21 +69,7 @@ def overview(question: str, index: Index, limit: int, when: When | None = None) 
         spans = passage.sentences[:OPENING_SENTENCES]
         start = spans[0].start if spans else 0
         end = spans[-1].end if spans else len(passage.text)
-        citations.append(
-            Citation(
-                n=n,
-                article_title=article.title,
-                source=article.source,
-                paragraph_index=passage.index,
-                paragraph_id=passage.id,
-                heading=passage.heading,
-                paragraph_text=passage.text,
-                sentence_start=start,
-                sentence_end=end,
-                score=0.0,  # not found by search
-                published=passage.published,
-            )
-        )
+        citations.append(Citation.of(n, passage, start, end, 0.0))  # score 0: not searched for
         opening = passage.text[start:end]
         parts.append(f"{article.title}: {opening} [{n}]")
     note = (
