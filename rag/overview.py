@@ -4,7 +4,6 @@ about, so such a question would otherwise be refused."""
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Sequence
 
@@ -13,6 +12,7 @@ import numpy as np
 from rag.answer import ABSTAIN_TEXT, Answer, Citation
 from rag.retrieve.recency import When
 from rag.store import ArticleInfo, Index
+from rag.store.reader import day_ordinal
 
 _WRITING = r"(?:article|story|stories|piece|text|document|report|post|news|page)s?"
 _THAT = r"(?:this|that|the|these|those|my|our)"
@@ -36,10 +36,8 @@ _OVERVIEW = re.compile(
     )\s*[?.!]*\s*$""",
     re.IGNORECASE | re.VERBOSE,
 )
-# Sentences of an article's opening shown, and articles listed, at most.
+# Sentences of an article's opening shown, at most.
 OPENING_SENTENCES = 2
-
-
 _NAMES_WRITING = re.compile(rf"\b{_WRITING}\b", re.IGNORECASE)
 
 
@@ -82,10 +80,10 @@ def overview(question: str, index: Index, limit: int, when: When | None = None) 
 
 
 def _in_window(articles: Sequence[ArticleInfo], when: When | None) -> list[ArticleInfo]:
+    """The articles a question asked at `when` may use (all of them when it filters none)."""
     if when is None or not when.filters:
         return list(articles)
-    days = np.array([_ordinal(a.published) for a in articles], dtype=float)
-    keep = when.day_range().mask(days) if len(days) else np.zeros(0, dtype=bool)
+    keep = when.allowed(np.array([day_ordinal(a.published) for a in articles], dtype=float))
     return [a for a, kept in zip(articles, keep, strict=True) if kept]
 
 
@@ -94,10 +92,3 @@ def _newest(articles: Sequence[ArticleInfo], limit: int) -> list[ArticleInfo]:
     by when they were added."""
     ordered = sorted(articles, key=lambda a: (a.published or "", a.added_at), reverse=True)
     return ordered[:limit]
-
-
-def _ordinal(published: str | None) -> float:
-    try:
-        return float(dt.date.fromisoformat((published or "")[:10]).toordinal())
-    except ValueError:
-        return float("nan")

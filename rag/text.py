@@ -7,7 +7,7 @@ names out of text uses these, so every stage reads text the same way.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -66,17 +66,22 @@ def capitalised_runs(text: str) -> list[list[str]]:
     return [[w for w in m.group(0).split() if w not in _JOINERS] for m in _RUN.finditer(text)]
 
 
+def spelled_names(text: str, longest: int | None = None) -> Iterator[tuple[str, list[str]]]:
+    """Every two or more neighbouring words of a capitalised run (at most `longest`), with their
+    initials lower-cased: the names an acronym may stand for, in text order ("United Nations
+    Security Council" gives ("un", ["United", "Nations"]), ("uns", …), … ("sc", …))."""
+    for words in capitalised_runs(text):
+        for start in range(len(words) - 1):
+            stop = len(words) if longest is None else min(len(words), start + longest)
+            for end in range(start + 2, stop + 1):
+                yield "".join(w[0] for w in words[start:end]).lower(), words[start:end]
+
+
 def initialisms(text: str) -> set[str]:
     """The acronyms text spells out, lower-cased: the initials of every two or more neighbouring
     words of a capitalised run ("the United Nations Security Council" gives "un", "unsc", "sc",
     and so on)."""
-    found = set()
-    for words in capitalised_runs(text):
-        initials = "".join(w[0] for w in words).lower()
-        found.update(
-            initials[i:j] for i in range(len(initials)) for j in range(i + 2, len(initials) + 1)
-        )
-    return found
+    return {initials for initials, _ in spelled_names(text)}
 
 
 def spells_out(text: str, letters: str) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.store import Index
-from rag.text import STOPWORDS, capitalised_runs, spells_out, terms
+from rag.text import STOPWORDS, spelled_names, spells_out, terms
 
 # The order of the columns; the model files name them, and loading checks the names match.
 NAMES = (
@@ -71,13 +71,10 @@ def _acronyms(question: str, words: tuple[str, ...]):
     first = question.split(maxsplit=1)
     if len(first) == 2 and first[0].lower() in STOPWORDS:  # "Which United Nations body …"
         question = first[1]
-    for capitals in capitalised_runs(question):
-        for start in range(len(capitals) - 1):
-            for end in range(start + 2, min(len(capitals), start + 6) + 1):
-                initials = "".join(w[0] for w in capitals[start:end]).lower()
-                run = tuple(t for w in capitals[start:end] for t in terms(w) if t in words)
-                if run:
-                    spelled.append((initials, run))
+    for initials, name in spelled_names(question, longest=6):
+        run = tuple(t for w in name for t in terms(w) if t in words)
+        if run:
+            spelled.append((initials, run))
     return tuple(dict.fromkeys(acronyms)), tuple(dict.fromkeys(spelled))
 
 

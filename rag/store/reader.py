@@ -190,7 +190,7 @@ class Index:
                     "SELECT p.id, a.published FROM paragraphs p "
                     "JOIN articles a ON a.id = p.article_id ORDER BY p.id"
                 ).fetchall()
-            by_id = {pid: _day_number(published) for pid, published in rows}
+            by_id = {pid: day_ordinal(published) for pid, published in rows}
             self._days = np.array(
                 [by_id.get(int(pid), np.nan) for pid in self.keywords.paragraph_ids],
                 dtype=np.float64,
@@ -325,7 +325,7 @@ class Index:
         return [found[i] for i in ids]
 
 
-def _day_number(published: str | None) -> float:
+def day_ordinal(published: str | None) -> float:
     """The ordinal of a stored ISO publication day; NaN when there is none or it is unreadable."""
     if not published:
         return float("nan")
