@@ -108,12 +108,27 @@ def differences(found: object, pinned: object, path: str = "") -> list[str]:
     return [] if same(found, pinned) else [f"{path}: {found!r} (pinned {pinned!r})"]
 
 
+def comparable(answers: dict[str, dict]) -> dict[str, dict]:
+    """The answers as compared: a refusal's closest passages in reading order, unnumbered. The
+    sentence model ranks them by how likely each is to answer, and for a question no passage
+    answers those keys are near-ties (0.9406 and 0.9399 for the off-topic one) that another CPU's
+    arithmetic may swap; which passages they are is still compared exactly."""
+    found = {}
+    for name, answer in answers.items():
+        if answer.get("abstained"):
+            cited = [{k: v for k, v in c.items() if k != "n"} for c in answer["citations"]]
+            cited.sort(key=lambda c: (c["source"], c["paragraph_index"], c["sentence_start"]))
+            answer = {**answer, "citations": cited}
+        found[name] = answer
+    return found
+
+
 def test_answers_over_the_sample_article_are_as_pinned(seed_index, embedder):
     pipeline = Pipeline(Config(index_dir=seed_index, as_of=AS_OF), embedder=embedder)
     pinned = json.loads(PINNED.read_text(encoding="utf-8"))
     found = answers(pipeline)
     assert list(found) == list(pinned)
-    assert differences(found, pinned) == []
+    assert differences(comparable(found), comparable(pinned)) == []
 
 
 def test_pinned_numbers_may_differ_only_by_a_percent():
@@ -130,6 +145,28 @@ def test_pinned_numbers_may_differ_only_by_a_percent():
         ".a: only one side has it",
         ".b: only one side has it",
     ]
+
+
+def test_only_a_refusals_passages_may_come_in_another_order():
+    def answer(abstained: bool, *paragraphs: int) -> dict:
+        cited = [
+            {"n": n, "source": "a.txt", "paragraph_index": p, "sentence_start": 0}
+            for n, p in enumerate(paragraphs, start=1)
+        ]
+        return {"abstained": abstained, "citations": cited}
+
+    assert (
+        differences(
+            comparable({"q": answer(True, 2, 21, 4)}), comparable({"q": answer(True, 2, 4, 21)})
+        )
+        == []
+    )
+    assert differences(
+        comparable({"q": answer(True, 2, 21)}), comparable({"q": answer(True, 2, 4)})
+    )
+    assert differences(
+        comparable({"q": answer(False, 2, 21)}), comparable({"q": answer(False, 21, 2)})
+    )
 
 
 if __name__ == "__main__":
