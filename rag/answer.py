@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, fields
 from enum import Enum
 
 from rag import sentences
-from rag.answertype import NAME, Entity
+from rag.answertype import NAME, PERSON, Entity, asks_about_a_name
 from rag.dates import format_day, parse_date
 from rag.retrieve import Hit
 from rag.retrieve.answerable import reaches_the_moment
@@ -247,8 +247,13 @@ def extract(
     if reports:
         return _differing(question, hits, reports, score, asked)
     chosen = [c for c in candidates if c.score >= best - chooser.margin][:MAX_SENTENCES]
-    # The answer phrase comes from the best-scoring chosen sentence that holds one of a clear kind.
-    marked = next((c for c in chosen if _clear(c.phrase)), None)
+    # The answer phrase comes from the best-scoring chosen sentence that holds one of a clear kind;
+    # another person does not answer who a named person is ("Who is Ned Price?" is not answered
+    # by "Khalilzad"), where their organisation may.
+    about = asks_about_a_name(asked or question)
+    marked = next(
+        (c for c in chosen if _clear(c.phrase) and not (about and c.phrase.type == PERSON)), None
+    )
     # Read in the articles' order: by paragraph rank, then position inside the paragraph.
     chosen.sort(key=lambda c: (c.hit_rank, c.sentence))
     groups: list[tuple[int, list[_Candidate]]] = []

@@ -10,10 +10,11 @@ person, an organisation or a place accepts at a lower weight (rag.answer).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 # Bump when the tags would come out differently: stored tags would no longer match.
-TAGGER_VERSION = "rules-2"
+TAGGER_VERSION = "rules-3"
 
 PERSON = "person"
 ORG = "org"
@@ -137,6 +138,26 @@ _PLURALS = frozenset(
     if n.endswith("s") or n in ("people", "men", "women")
 )
 _KIND_NOUNS = frozenset(_ORG_NOUNS + _PLACE_NOUNS + _PERSON_NOUNS)
+
+
+_JOINING = frozenset({"of", "and", "for", "de", "del", "la", "von", "van", "bin", "al", "the", "&"})
+_WHO_OR_WHAT = re.compile(r"\s*(?:who|what)(?:'s|\s+(?:is|are|was|were)\b)", re.IGNORECASE)
+
+
+def asks_about_a_name(question: str) -> bool:
+    """Whether the question asks who or what a name is and nothing else ("Who is Bill Roggio?",
+    "What was the Long War Journal?"): what the articles say about the name answers it, and
+    another name is no answer to it."""
+    asked = _WHO_OR_WHAT.match(question)
+    if not asked:
+        return False
+    words = re.findall(r"[\w'’.-]+", question[asked.end() :])
+    if words and words[0].lower() in {"the", "a", "an"}:
+        words = words[1:]
+    # Nothing but the name: capitalised words or numbers, joined by "of", "and", "for", "de"…
+    if not words or not all(w[0].isupper() or w[0].isdigit() for w in (words[0], words[-1])):
+        return False
+    return all(w[0].isupper() or w[0].isdigit() or w in _JOINING for w in words)
 
 
 def one_asked(question: str) -> str | None:
@@ -453,12 +474,39 @@ _PERSON_AFTER = re.compile(
 )
 
 
-def tag(text: str) -> tuple[Entity, ...]:
-    """The entities in a text, in order, without overlaps; deterministic and model-free.
+def tag(text: str, people: frozenset[str] = frozenset()) -> tuple[Entity, ...]:
+    """The entities in a text, in order, without overlaps; deterministic and model-free. people:
+    surnames that name a person elsewhere in the article (tag_article).
 
-    >>> [(text[e.start:e.end], e.type) for e in tag(text := "Price said on May 3, 2021 that 40%")]
+    >>> text = "Price said on May 3, 2021 that 40%"
+    >>> [(text[e.start : e.end], e.type) for e in tag(text)]
     [('Price', 'person'), ('May 3, 2021', 'date'), ('40%', 'number')]
     """
+    return _tag(text, people)[0]
+
+
+def tag_article(texts: Sequence[str]) -> list[tuple[Entity, ...]]:
+    """The entities of each text of one article (its title, its paragraphs): a surname alone is
+    a person wherever in the article the person is named in full. A news story names a person
+    once ("Zalmay Khalilzad told an event") and by surname after ("negotiated by Khalilzad"),
+    where the rules alone cannot type the surname.
+
+    >>> texts = ["Zalmay Khalilzad spoke.", "It was led by Khalilzad."]
+    >>> [[t[e.start : e.end] for e in found] for t, found in zip(texts, tag_article(texts))]
+    [['Zalmay Khalilzad'], ['Khalilzad']]
+    """
+    first = [_tag(text, frozenset()) for text in texts]
+    people = frozenset().union(*(surnames for _, surnames in first))
+    return [
+        _tag(text, people)[0]
+        if any(e.type == NAME and text[e.start : e.end] in people for e in found)
+        else found
+        for text, (found, _) in zip(texts, first, strict=True)
+    ]
+
+
+def _tag(text: str, people: frozenset[str]) -> tuple[tuple[Entity, ...], frozenset[str]]:
+    """tag(text, people) and the surnames of the people the text names in full."""
     taken = bytearray(len(text))
     found: list[Entity] = []
 
@@ -513,10 +561,10 @@ def tag(text: str) -> tuple[Entity, ...]:
         if kind == PERSON and len(words) > 1:
             surnames.add(words[-1])
     for start, end, kind in typed:
-        if kind == NAME and text[start:end] in surnames:
+        if kind == NAME and (text[start:end] in surnames or text[start:end] in people):
             kind = PERSON
         claim(start, end, kind)
-    return _joined(text, sorted(found, key=lambda e: e.start))
+    return _joined(text, sorted(found, key=lambda e: e.start)), frozenset(surnames)
 
 
 def _joined(text: str, found: list[Entity]) -> tuple[Entity, ...]:

@@ -3,11 +3,11 @@ the best candidates look like (not from one cosine alone)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import numpy as np
 
+from rag.answertype import asks_about_a_name
 from rag.retrieve import Hit
 from rag.retrieve.features import NAMES, QueryTerms
 from rag.retrieve.model import (
@@ -26,8 +26,6 @@ from rag.text import terms
 # about that name is the answer. Such questions have low cosines and few terms, which the model
 # counts against them (README "Abstention").
 NAMED_FLOOR = 0.5
-_JOINING = frozenset({"of", "and", "for", "de", "del", "la", "von", "van", "bin", "al", "the", "&"})
-_WHO_OR_WHAT = re.compile(r"\s*(?:who|what)(?:'s|\s+(?:is|are|was|were)\b)", re.IGNORECASE)
 
 # The lead of a lone paragraph (a library of one), which has no runner-up to lead: about the 95th
 # percentile of the best paragraph's lead over answerable questions (README "Abstention").
@@ -123,16 +121,7 @@ def answerability(question: str, hits: Sequence[Hit]) -> float:
 def names_in_a_sentence(question: str, hits: Sequence[Hit]) -> bool:
     """Whether the question asks who or what a name is and nothing else ("Who is Bill Roggio?",
     "What was the Long War Journal?") and one sentence of the paragraphs holds the whole name."""
-    asked = _WHO_OR_WHAT.match(question)
-    if not asked:
-        return False
-    words = re.findall(r"[\w'’.-]+", question[asked.end() :])
-    if words and words[0].lower() in {"the", "a", "an"}:
-        words = words[1:]
-    # Nothing but the name: capitalised words or numbers, joined by "of", "and", "for", "de"…
-    if not words or not all(w[0].isupper() or w[0].isdigit() for w in (words[0], words[-1])):
-        return False
-    if not all(w[0].isupper() or w[0].isdigit() or w in _JOINING for w in words):
+    if not asks_about_a_name(question):
         return False
     query = QueryTerms.of(question)
     names = set(query.names)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import itertools
 import os
 import shutil
 import sqlite3
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag.answertype import TAGGER_VERSION, tag
+from rag.answertype import TAGGER_VERSION, tag_article
 from rag.chunk import CHUNKER_VERSION, Paragraph, stable_id
 from rag.embed import ParagraphVectors
 from rag.errors import IndexFormatError, IndexWriteError, RagError
@@ -168,13 +169,23 @@ class Writer:
         """Tag every stored paragraph again with this version's tagger: an index tagged by another
         version is brought up to date on its next update, without re-embedding anything."""
         self.db.execute("DELETE FROM entities")
-        for paragraph_id, text in self.db.execute("SELECT id, text FROM paragraphs").fetchall():
-            self.db.executemany(
-                "INSERT INTO entities VALUES (?, ?, ?, ?)",
-                [(paragraph_id, e.start, e.end, e.type) for e in tag(text)],
-            )
-            self.retagged += 1
+        rows = self.db.execute(
+            "SELECT a.id, a.title, p.id, p.text FROM paragraphs p JOIN articles a"
+            " ON a.id = p.article_id ORDER BY a.id, p.position"
+        ).fetchall()
+        for _, article in itertools.groupby(rows, key=lambda row: row[0]):
+            article = list(article)
+            self._tag([row[2] for row in article], [row[3] for row in article], article[0][1])
+            self.retagged += len(article)
         self.changed = True
+
+    def _tag(self, ids: Sequence[int], texts: Sequence[str], title: str | None) -> None:
+        """Store the entities of one article's paragraphs (answertype.tag_article)."""
+        found = tag_article([title or "", *texts])[1:]
+        self.db.executemany(
+            "INSERT INTO entities VALUES (?, ?, ?, ?)",
+            [(pid, e.start, e.end, e.type) for pid, es in zip(ids, found, strict=True) for e in es],
+        )
 
     def __enter__(self) -> Writer:
         return self
@@ -304,10 +315,7 @@ class Writer:
                     for i, s in enumerate(paragraph.sentences)
                 ],
             )
-            self.db.executemany(
-                "INSERT INTO entities VALUES (?, ?, ?, ?)",
-                [(paragraph.id, e.start, e.end, e.type) for e in tag(paragraph.text)],
-            )
+        self._tag([p.id for p in paragraphs], [p.text for p in paragraphs], article.title)
         if paragraphs:
             day = day_number(article.published)
             self.vectors.add(
