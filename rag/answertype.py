@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 # Bump when the tags would come out differently: stored tags would no longer match.
-TAGGER_VERSION = "rules-3"
+TAGGER_VERSION = "rules-4"
 
 PERSON = "person"
 ORG = "org"
@@ -547,7 +547,8 @@ def _tag(text: str, people: frozenset[str]) -> tuple[tuple[Entity, ...], frozens
         for m in _NAMES.finditer(text)
         for owner in _split_possessive(text, m.start(), m.end())
         for titled in _split_title(text, *owner)
-        for part in _split_of(text, *titled)
+        for office in _split_office(text, *titled)
+        for part in _split_of(text, *office)
         for s, e in [_trim(text, *part)]
         if s < e
     ]
@@ -628,6 +629,52 @@ def _split_title(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return [(start, end)]
 
 
+_BASED = "-based"
+_OFFICE_OF = re.compile(r"\s+(?:to|of|for)\s+(?:the\s+)?")
+_INITIAL = re.compile(r"[A-Z]\.")
+
+
+def _split_office(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """An office held to or of a place or body names the place or body, then its holder:
+    "Secretary of State Antony Blinken" names State and Antony Blinken, "US Ambassador to
+    Afghanistan Ronald Neumann" names the US, Afghanistan and Ronald Neumann (the title is a
+    cue, not a name). The holder is the last two words, with initials before them ("P. Michael
+    McKinley"); split only where the words before the holder name a place or an organisation."""
+    words = [m.span() for m in _SPACED.finditer(text, start, end)]
+    lowered = [text[a:b].lower().strip(".,’'") for a, b in words]
+    # A run that ends in a title held to or of something: "US Ambassador" of "US Ambassador to".
+    if len(words) > 1 and lowered[-1] in _TITLES and _OFFICE_OF.match(text, end):
+        while len(words) > 1 and lowered[-1] in _TITLES:
+            words.pop()
+            lowered.pop()
+        return [(start, words[-1][1])]
+    held = next(  # where the place or body starts: after "Title of (the)" inside the run ...
+        (
+            i + 2 + (lowered[i + 2] == "the")
+            for i in range(len(words) - 3)
+            if lowered[i] in _TITLES and lowered[i + 1] in ("of", "for")
+        ),
+        None,
+    )
+    before = re.search(rf"\b(\w+){_OFFICE_OF.pattern}$", text[max(0, start - 40) : start])
+    if held is None and before and before.group(1).lower() in _TITLES:
+        held = 0  # ... or at the run's start, after "Title to (the)"
+    if held is None or len(words) - held < 3:
+        return [(start, end)]
+    first = len(words) - 2
+    while first - 1 > held and _INITIAL.fullmatch(text[words[first - 1][0] : words[first - 1][1]]):
+        first -= 1
+    place = (words[held][0], words[first - 1][1])
+    holder = (words[first][0], end)
+    if first <= held or any(w in _ORG_WORDS or w in _PLACE_WORDS for w in lowered[first:]):
+        return [(start, end)]
+    if lowered[held:first] == ["state"]:  # "Secretary of State": the office names no place
+        return [holder]
+    if _name_type(text, *place) not in (PLACE, ORG):
+        return [(start, end)]
+    return [place, holder]
+
+
 def _split_of(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """A person "of" or "for" an organisation is two names ("Bill Roggio of the Foundation for
     ...", "William Stranahan for the Pacific Improvement Company"), where "University of Chicago"
@@ -670,8 +717,9 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     if not words:
         return start, start
     start, end = words[0][0], words[-1][1]
-    # A trailing possessive or sentence-final dot is not part of the name ("Ltd." keeps its dot).
-    for suffix in ("’s", "'s"):
+    # A trailing possessive or sentence-final dot is not part of the name ("Ltd." keeps its dot),
+    # nor is the "-based" of a place ("a Washington-based think tank").
+    for suffix in ("’s", "'s", _BASED):
         if text.endswith(suffix, start, end):
             end -= len(suffix)
     if end - start > 2 and text[end - 1] == "." and text[end - 3] != ".":
@@ -681,6 +729,8 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
 
 def _name_type(text: str, start: int, end: int) -> str:
     name = text[start:end]
+    if text.startswith(_BASED, end):
+        return PLACE
     words = [w.strip(".’'").lower() for w in name.split()]
     if name.lower() in _PLACES:
         return PLACE

@@ -165,6 +165,30 @@ def _tags(text: str) -> list[tuple[str, str]]:
                 ("Capital Cities/ABC, Inc", ORG),
             ],
         ),
+        # An office held to or of a place or body names it, then its holder; the title names
+        # neither, and where the office names no place ("of State") only the holder is a name.
+        (
+            "Former US Ambassador to Afghanistan P. Michael McKinley met Secretary of State Antony "
+            "Blinken and US Ambassador to the United Nations Linda Thomas-Greenfield.",
+            [
+                ("US", PLACE),
+                ("Afghanistan", PLACE),
+                ("P. Michael McKinley", PERSON),
+                ("Antony Blinken", PERSON),
+                ("US", PLACE),
+                ("United Nations", ORG),
+                ("Linda Thomas-Greenfield", PERSON),
+            ],
+        ),
+        # Not an office held by someone: an office's own name.
+        (
+            "He was the Director of Flight Crew Operations at NASA.",
+            [("Director of Flight Crew Operations", NAME), ("NASA", ORG)],
+        ),
+        (
+            "Bill Roggio of a Washington-based think tank told CNN it was evidence-based.",
+            [("Bill Roggio", PERSON), ("Washington", PLACE), ("CNN", ORG)],
+        ),
     ],
 )
 def test_tagger_on_fixed_sentences(text, expected):
@@ -429,6 +453,24 @@ def test_the_sample_article_marks_a_person_it_names_by_surname(seed_pipeline):
     # "... the talks, which were negotiated by Khalilzad under the Trump administration, ...
     # spokesman Ned Price said": Zalmay Khalilzad is named in full paragraphs earlier.
     assert [c.answer_phrase for c in answer.citations if c.answer_phrase] == ["Khalilzad"]
+
+
+@pytest.mark.parametrize(
+    ("question", "phrase"),
+    [
+        ("Who is the former US ambassador to Afghanistan?", "Ronald Neumann"),
+        ("Who said the talks and the military offensive are interconnected?", "Ronald Neumann"),
+        (
+            "Which former ambassador said the Taliban are not negotiating in good faith?",
+            "P. Michael McKinley",
+        ),
+        ("Where is the Foundation for the Defense of Democracies based?", "Washington"),
+    ],
+)
+def test_the_sample_article_marks_office_holders_and_bases(seed_pipeline, question, phrase):
+    answer = seed_pipeline.ask(question)
+    assert not answer.abstained
+    assert [c.answer_phrase for c in answer.citations if c.answer_phrase] == [phrase]
 
 
 def test_another_person_is_no_answer_to_who_a_named_person_is(seed_pipeline):
