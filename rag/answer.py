@@ -250,7 +250,7 @@ def extract(
     # The answer phrase comes from the best-scoring chosen sentence that holds one of a clear kind;
     # another person does not answer who a named person is ("Who is Ned Price?" is not answered
     # by "Khalilzad"), where their organisation may.
-    about = asks_about_a_name(asked or question)
+    about = asks_about_a_name(asked or question, bare=True)
     marked = next(
         (c for c in chosen if _clear(c.phrase) and not (about and c.phrase.type == PERSON)), None
     )

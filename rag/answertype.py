@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 # Bump when the tags would come out differently: stored tags would no longer match.
-TAGGER_VERSION = "rules-4"
+TAGGER_VERSION = "rules-3"
 
 PERSON = "person"
 ORG = "org"
@@ -144,15 +144,18 @@ _JOINING = frozenset({"of", "and", "for", "de", "del", "la", "von", "van", "bin"
 _WHO_OR_WHAT = re.compile(r"\s*(?:who|what)(?:'s|\s+(?:is|are|was|were)\b)", re.IGNORECASE)
 
 
-def asks_about_a_name(question: str) -> bool:
+def asks_about_a_name(question: str, *, bare: bool = False) -> bool:
     """Whether the question asks who or what a name is and nothing else ("Who is Bill Roggio?",
-    "What was the Long War Journal?"): what the articles say about the name answers it, and
-    another name is no answer to it."""
+    "What was the Long War Journal?"): what the articles say about the name answers it. bare:
+    only a name with no article before it ("Who is Ned Price?", where another person is no
+    answer, but not "Who was the Super Bowl 50 MVP?", which asks for a person)."""
     asked = _WHO_OR_WHAT.match(question)
     if not asked:
         return False
     words = re.findall(r"[\w'’.-]+", question[asked.end() :])
     if words and words[0].lower() in {"the", "a", "an"}:
+        if bare:
+            return False
         words = words[1:]
     # Nothing but the name: capitalised words or numbers, joined by "of", "and", "for", "de"…
     if not words or not all(w[0].isupper() or w[0].isdigit() for w in (words[0], words[-1])):
@@ -469,9 +472,9 @@ _PLACE_AFTER = re.compile(
     r"|district|island|port)\b"
 )
 _COMMA_NAME = re.compile(r",\s+([A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)\b")
-_PERSON_AFTER = re.compile(
-    r"^,?\s+(?:said|says|told|wrote|who|added|argued|explained|insisted|acknowledged|admitted)\b"
-)
+_SAYING = r"said|says|told|wrote|added|argued|explained|insisted|acknowledged|admitted"
+_PERSON_AFTER = re.compile(rf"^,?\s+(?:{_SAYING}|who)\b")
+_SAYING_AFTER = re.compile(rf"^,?\s+(?:{_SAYING})\b")
 
 
 def tag(text: str, people: frozenset[str] = frozenset()) -> tuple[Entity, ...]:
@@ -487,11 +490,12 @@ def tag(text: str, people: frozenset[str] = frozenset()) -> tuple[Entity, ...]:
 
 def tag_article(texts: Sequence[str]) -> list[tuple[Entity, ...]]:
     """The entities of each text of one article (its title, its paragraphs): a surname alone is
-    a person wherever in the article the person is named in full. A news story names a person
+    a person wherever in the article the person is named in full with a title before or a verb of
+    saying after (_person_cue). A news story names a person
     once ("Zalmay Khalilzad told an event") and by surname after ("negotiated by Khalilzad"),
     where the rules alone cannot type the surname.
 
-    >>> texts = ["Zalmay Khalilzad spoke.", "It was led by Khalilzad."]
+    >>> texts = ["Zalmay Khalilzad said so.", "It was led by Khalilzad."]
     >>> [[t[e.start : e.end] for e in found] for t, found in zip(texts, tag_article(texts))]
     [['Zalmay Khalilzad'], ['Khalilzad']]
     """
@@ -552,8 +556,14 @@ def _tag(text: str, people: frozenset[str]) -> tuple[tuple[Entity, ...], frozens
         for s, e in [_trim(text, *part)]
         if s < e
     ]
-    # A person's surname alone names them too: "Nikola Tesla ... Tesla".
+    # A person's surname alone names them too: "Nikola Tesla ... Tesla". In other texts of the
+    # article only where the words around the full name say it is a person (a title before it,
+    # "said" or "told" after it): a run of bare capitalised words is taken for a person too
+    # ("Denver Broncos"), and so is one followed by "who" ("a Han Chinese who lived ..."); on
+    # SQuAD v1.1's check half spreading those made "Broncos" and "Chinese" the marked answer to
+    # the articles' who-questions.
     surnames: set[str] = set()
+    cued: set[str] = set()
     typed: list[tuple[int, int, str]] = []
     for start, end in names:
         kind = _name_type(text, start, end)
@@ -561,11 +571,23 @@ def _tag(text: str, people: frozenset[str]) -> tuple[tuple[Entity, ...], frozens
         words = text[start:end].split()
         if kind == PERSON and len(words) > 1:
             surnames.add(words[-1])
+            if _person_cue(text, start, end, strict=True):
+                cued.add(words[-1])
     for start, end, kind in typed:
         if kind == NAME and (text[start:end] in surnames or text[start:end] in people):
             kind = PERSON
         claim(start, end, kind)
-    return _joined(text, sorted(found, key=lambda e: e.start)), frozenset(surnames)
+    return _joined(text, sorted(found, key=lambda e: e.start)), frozenset(cued)
+
+
+def _person_cue(text: str, start: int, end: int, *, strict: bool = False) -> bool:
+    """Whether the words around a name say it is a person: a title just before it ("President
+    Lincoln", "spokesman Ned Price") or a verb of saying after it ("Zalmay Khalilzad, told"), or
+    unless strict "who" after it."""
+    previous = text[max(0, start - 40) : start].split()
+    after = _SAYING_AFTER if strict else _PERSON_AFTER
+    titled = bool(previous) and previous[-1].lower().strip(".,") in _TITLES
+    return titled or bool(after.match(text[end : end + 20]))
 
 
 def _joined(text: str, found: list[Entity]) -> tuple[Entity, ...]:
@@ -741,10 +763,7 @@ def _name_type(text: str, start: int, end: int) -> str:
     if len(name) >= 2 and name.isupper() and name.isalpha():
         return ORG  # an acronym that is not a known place: NASA, BBC, NATO
     before = text[max(0, start - 40) : start]
-    previous = before.split()
-    if previous and previous[-1].lower().strip(".,") in _TITLES:
-        return PERSON
-    if _PERSON_AFTER.match(text[end : end + 20]):
+    if _person_cue(text, start, end):
         return PERSON
     if _PLACE_AFTER.match(text[end : end + 40]):
         return PLACE

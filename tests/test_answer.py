@@ -445,6 +445,10 @@ def test_a_surname_alone_names_a_person_the_article_names_in_full():
     assert tag_article(["Zalmay Khalilzad spoke.", "Mercer met them in Doha."])[1] == tag(
         "Mercer met them in Doha."
     )
+    # A full name that only its shape calls a person ("Denver Broncos") lends no surname.
+    texts = ["The Denver Broncos won the final.", "The Broncos beat the Panthers."]
+    assert [e.type for e in tag(texts[0])] == [PERSON]
+    assert tag_article(texts)[1] == tag(texts[1])
 
 
 def test_the_sample_article_marks_a_person_it_names_by_surname(seed_pipeline):
@@ -481,6 +485,9 @@ def test_another_person_is_no_answer_to_who_a_named_person_is(seed_pipeline):
     assert asks_about_a_name("Who is Ned Price?")
     assert asks_about_a_name("What was the Long War Journal?")
     assert not asks_about_a_name("Who is the president of the American Academy of Diplomacy?")
+    assert asks_about_a_name("Who was the Super Bowl 50 MVP?")
+    assert not asks_about_a_name("Who was the Super Bowl 50 MVP?", bare=True)
+    assert asks_about_a_name("Who is Ned Price?", bare=True)
 
 
 @pytest.mark.parametrize(
