@@ -371,6 +371,7 @@ _TITLES = frozenset(
     duke duchess count countess baron chairman ceo director coach dame rabbi imam sheikh
     chair chairwoman chairperson developer producer editor host founder commissioner deputy
     premier chief vice prime mayor sen rep gov president-elect congressman congresswoman attorney
+    leader speaker secretary-general spokesperson
     """.split()
 )
 _NATIONALITY = ("an", "ese", "ish", "i", "ch")
@@ -584,10 +585,16 @@ def _person_cue(text: str, start: int, end: int, *, strict: bool = False) -> boo
     """Whether the words around a name say it is a person: a title just before it ("President
     Lincoln", "spokesman Ned Price") or a verb of saying after it ("Zalmay Khalilzad, told"), or
     unless strict "who" after it."""
-    previous = text[max(0, start - 40) : start].split()
+    before = text[max(0, start - 60) : start]
+    previous = before.split()
     after = _SAYING_AFTER if strict else _PERSON_AFTER
     titled = bool(previous) and previous[-1].lower().strip(".,") in _TITLES
-    return titled or bool(after.match(text[end : end + 20]))
+    office = bool(previous) and previous[-1].lower() in _DEPARTMENT_ENDS
+    return (
+        titled
+        or bool(office and _OFFICE_BEFORE.search(before))
+        or bool(after.match(text[end : end + 20]))
+    )
 
 
 def _joined(text: str, found: list[Entity]) -> tuple[Entity, ...]:
@@ -652,16 +659,57 @@ def _split_title(text: str, start: int, end: int) -> list[tuple[int, int]]:
 
 
 _BASED = "-based"
+# What a secretary, a minister or a chief is "of" without naming a place or a body of its own.
+_DEPARTMENTS = frozenset(
+    tuple(name.split())
+    for name in (
+        "state",
+        "defense",
+        "defence",
+        "treasury",
+        "justice",
+        "commerce",
+        "labor",
+        "labour",
+        "energy",
+        "education",
+        "agriculture",
+        "transportation",
+        "transport",
+        "interior",
+        "health",
+        "finance",
+        "war",
+        "staff",
+        "homeland security",
+        "veterans affairs",
+        "foreign affairs",
+        "home affairs",
+        "health and human services",
+        "housing and urban development",
+    )
+)
+_DEPARTMENT_ENDS = frozenset(d[-1] for d in _DEPARTMENTS)
+# "Secretary of State Blinken": a department's office before a name says it is a person.
+_OFFICE_BEFORE = re.compile(
+    r"\b(?:"
+    + "|".join(sorted(map(re.escape, _TITLES)))
+    + r")\s+(?:of|for)\s+(?:the\s+)?(?:"
+    + "|".join(r"\s+".join(map(re.escape, d)) for d in sorted(_DEPARTMENTS))
+    + r")\s+$",
+    re.IGNORECASE,
+)
 _OFFICE_OF = re.compile(r"\s+(?:to|of|for)\s+(?:the\s+)?")
 _INITIAL = re.compile(r"[A-Z]\.")
 
 
 def _split_office(text: str, start: int, end: int) -> list[tuple[int, int]]:
-    """An office held to or of a place or body names the place or body, then its holder:
-    "Secretary of State Antony Blinken" names State and Antony Blinken, "US Ambassador to
-    Afghanistan Ronald Neumann" names the US, Afghanistan and Ronald Neumann (the title is a
-    cue, not a name). The holder is the last two words, with initials before them ("P. Michael
-    McKinley"); split only where the words before the holder name a place or an organisation."""
+    """An office held to or of a place or body names the place or body, then its holder: "US
+    Ambassador to Afghanistan Ronald Neumann" names the US, Afghanistan and Ronald Neumann (the
+    title is a cue, not a name). The holder is the last two words, with initials before them
+    ("P. Michael McKinley"); split only where the words before the holder name a place or an
+    organisation. A department names no place: "Secretary of State Blinken" and "Chief of Staff
+    Ron Klain" name the holder alone."""
     words = [m.span() for m in _SPACED.finditer(text, start, end)]
     lowered = [text[a:b].lower().strip(".,’'") for a, b in words]
     # A run that ends in a title held to or of something: "US Ambassador" of "US Ambassador to".
@@ -678,6 +726,14 @@ def _split_office(text: str, start: int, end: int) -> list[tuple[int, int]]:
         ),
         None,
     )
+    if held is not None:
+        # A government department names no place: "Secretary of State (Antony) Blinken",
+        # "Secretary of Defense Lloyd Austin", "Chief of Staff Ron Klain" name the holder alone.
+        for size in (3, 2, 1):
+            if tuple(lowered[held : held + size]) in _DEPARTMENTS and held + size < len(words):
+                rest = words[held + size :]
+                if all(text[a].isupper() for a, _ in rest) and len(rest) <= 3:
+                    return [(rest[0][0], end)]
     before = re.search(rf"\b(\w+){_OFFICE_OF.pattern}$", text[max(0, start - 40) : start])
     if held is None and before and before.group(1).lower() in _TITLES:
         held = 0  # ... or at the run's start, after "Title to (the)"
@@ -690,8 +746,6 @@ def _split_office(text: str, start: int, end: int) -> list[tuple[int, int]]:
     holder = (words[first][0], end)
     if first <= held or any(w in _ORG_WORDS or w in _PLACE_WORDS for w in lowered[first:]):
         return [(start, end)]
-    if lowered[held:first] == ["state"]:  # "Secretary of State": the office names no place
-        return [holder]
     if _name_type(text, *place) not in (PLACE, ORG):
         return [(start, end)]
     return [place, holder]

@@ -180,6 +180,23 @@ def _tags(text: str) -> list[tuple[str, str]]:
                 ("Linda Thomas-Greenfield", PERSON),
             ],
         ),
+        # A department names no place: only its secretary or chief is a name. A title before a
+        # name is left out of it ("House Speaker", "Senate Majority Leader").
+        (
+            "Secretary of State Blinken met Secretary of Defense Lloyd Austin, Chief of Staff Ron "
+            "Klain and Senate Majority Leader Chuck Schumer.",
+            [
+                ("Blinken", PERSON),
+                ("Lloyd Austin", PERSON),
+                ("Ron Klain", PERSON),
+                ("Senate Majority", ORG),
+                ("Chuck Schumer", PERSON),
+            ],
+        ),
+        (
+            "House Speaker Nancy Pelosi and UN Secretary-General Antonio Guterres spoke.",
+            [("House", NAME), ("Nancy Pelosi", PERSON), ("UN", ORG), ("Antonio Guterres", PERSON)],
+        ),
         # Not an office held by someone: an office's own name.
         (
             "He was the Director of Flight Crew Operations at NASA.",
