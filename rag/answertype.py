@@ -491,10 +491,10 @@ def tag(text: str, people: frozenset[str] = frozenset()) -> tuple[Entity, ...]:
 
 def tag_article(texts: Sequence[str]) -> list[tuple[Entity, ...]]:
     """The entities of each text of one article (its title, its paragraphs): a surname alone is
-    a person wherever in the article the person is named in full with a title before or a verb of
-    saying after (_person_cue). A news story names a person
-    once ("Zalmay Khalilzad told an event") and by surname after ("negotiated by Khalilzad"),
-    where the rules alone cannot type the surname.
+    a person wherever in the article the person is named in full with a title before the name or
+    a verb of saying after it (_person_cue). A news story names a person once ("Zalmay Khalilzad
+    told an event") and by surname after ("negotiated by Khalilzad"), where the rules alone
+    cannot type the surname.
 
     >>> texts = ["Zalmay Khalilzad said so.", "It was led by Khalilzad."]
     >>> [[t[e.start : e.end] for e in found] for t, found in zip(texts, tag_article(texts))]
@@ -582,9 +582,9 @@ def _tag(text: str, people: frozenset[str]) -> tuple[tuple[Entity, ...], frozens
 
 
 def _person_cue(text: str, start: int, end: int, *, strict: bool = False) -> bool:
-    """Whether the words around a name say it is a person: a title just before it ("President
-    Lincoln", "spokesman Ned Price") or a verb of saying after it ("Zalmay Khalilzad, told"), or
-    unless strict "who" after it."""
+    """Whether the words around a name say it is a person: a title or a department's office just
+    before it ("President Lincoln", "spokesman Ned Price", "Secretary of State Blinken"), a verb
+    of saying after it ("Zalmay Khalilzad, told") or, unless strict, "who" after it."""
     before = text[max(0, start - 60) : start]
     previous = before.split()
     after = _SAYING_AFTER if strict else _PERSON_AFTER
