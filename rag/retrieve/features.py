@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag.store import Index
+from rag.store.keywords import bm25_idf
 from rag.text import STOPWORDS, spelled_names, spells_out, terms
 
 # The order of the columns; the model files name them, and loading checks the names match.
@@ -162,11 +163,11 @@ def _presence(
     present, frequency = matrix_index.presence(rows, words)
     if query is not None:
         _acronyms_held(present, matrix_index, rows, words, query, spelled or {})
-    idf = np.full(len(words), np.log(1 + (total + 0.5) / 0.5), dtype=np.float32)
+    idf = np.full(len(words), bm25_idf(total, 0), dtype=np.float32)
     positions = [i for i, w in enumerate(words) if w in matrix_index.vocabulary]
     if positions:
         known = frequency[positions]
-        idf[positions] = np.log(1 + (total - known + 0.5) / (known + 0.5))
+        idf[positions] = bm25_idf(total, known)
     return present, idf / idf.sum()
 
 
@@ -249,7 +250,7 @@ def with_spelled_acronyms(
         if not extra.any():
             continue
         df = float(frequency[0]) + float(extra.sum())
-        keyword[rows[extra]] += np.float32(np.log(1 + (total - df + 0.5) / (df + 0.5)))
+        keyword[rows[extra]] += np.float32(bm25_idf(total, df))
     return keyword
 
 

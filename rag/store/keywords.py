@@ -29,6 +29,12 @@ def _locate(found: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return found[where] == rows, where
 
 
+def bm25_idf(documents, frequency):
+    """BM25's inverse document frequency of a term held by `frequency` of `documents` documents
+    (numbers or arrays, computed in their own precision)."""
+    return np.log(1 + (documents - frequency + 0.5) / (frequency + 0.5))
+
+
 class KeywordIndex:
     """BM25 over a fixed list of documents, each given as its list of terms."""
 
@@ -54,7 +60,7 @@ class KeywordIndex:
         tf = np.array(counts, dtype=np.float32)
         n = max(len(documents), 1)
         df = np.bincount(cols_a, minlength=len(vocabulary)).astype(np.float32)
-        idf = np.log(1 + (n - df + 0.5) / (df + 0.5))
+        idf = bm25_idf(n, df)
         average = float(lengths.mean()) if len(documents) else 1.0
         norm = K1 * (1 - B + B * lengths[rows_a] / max(average, 1e-9))
         values = idf[cols_a] * tf * (K1 + 1) / (tf + norm)
