@@ -9,6 +9,7 @@ import re
 import numpy as np
 import pytest
 
+from rag.answertype import PERSON, Entity
 from rag.errors import ConfigError
 from rag.retrieve import Hit, candidates, ranker
 from rag.retrieve.answerable import (
@@ -16,6 +17,7 @@ from rag.retrieve.answerable import (
     NAMED_FLOOR,
     answerability,
     answerability_features,
+    holder_in_a_sentence,
     model,
     model_versions,
     names_in_a_sentence,
@@ -340,6 +342,9 @@ def test_a_damaged_model_file_is_one_line_naming_it_and_the_fix(tmp_path, change
         ("Who is Ronald Neumann?", "Neumann"),
         ("Who is Zalmay Khalilzad?", "Khalilzad"),
         ("Who's Ned Price?", "Ned Price"),
+        # Who holds a post, asked by the post's words alone.
+        ("Who is the State Department spokesman?", "Ned Price"),
+        ("Who was the deputy chief of mission at the US embassy in Kabul?", "Pforzheimer"),
         # A dated article asked years later is an archive: its date must not count against it.
         ("What did Ned Price say?", "Price"),
         ("What did Roggio say about the Taliban?", "Roggio"),
@@ -399,4 +404,39 @@ def test_a_question_about_a_name_alone_is_answerable_when_a_sentence_holds_the_n
     hit = Hit(passage, 1.0, 0.1, tuple(0.1 for _ in spans), (0.0,) * len(NAMES))
     assert names_in_a_sentence(question, [hit]) is found
     if found:  # the model alone would refuse these cosines; the rule lifts them to the floor
+        assert answerability(question, [hit]) == NAMED_FLOOR
+
+
+@pytest.mark.parametrize(
+    ("question", "found"),
+    [
+        ("Who is the State Department spokesman?", True),  # "spokesman Ned Price"
+        ("Who was the chief negotiator?", True),  # "Ann Lee, the chief negotiator"
+        ("Who is the US envoy to Qatar?", True),  # "the US envoy to Qatar, Sam Reyes"
+        ("Who is the Treasury spokesman?", False),  # a word of the post is missing
+        ("Who is the defence minister?", False),  # the post, but no one named beside it
+        ("Who is the spokesman who resigned?", False),  # no sentence holds all it asks
+        ("Who spoke for the State Department?", False),  # not "who is the ..."
+        ("Who is Ned Price?", False),  # a name, not a post (names_in_a_sentence's case)
+    ],
+)
+def test_a_question_about_who_holds_a_post_is_answerable_when_a_sentence_names_the_holder(
+    question, found
+):
+    text = (
+        "The State Department said so, but spokesman Ned Price disagreed. "
+        "Ann Lee, the chief negotiator, left. The US envoy to Qatar, Sam Reyes, stayed. "
+        "Reporters asked the defence minister, who said nothing, and Tom Hale."
+    )
+    spans = [m.span() for m in re.finditer(r" ?([^.]+\.)", text)]
+    people = ("Ned Price", "Ann Lee", "Sam Reyes", "Tom Hale")
+    entities = tuple(
+        Entity(text.index(name), text.index(name) + len(name), PERSON) for name in people
+    )
+    passage = Passage(
+        1, 1, "Notes", "notes.txt", 0, None, text, tuple(Span(*s) for s in spans), (1,), entities
+    )
+    hit = Hit(passage, 1.0, 0.1, tuple(0.1 for _ in spans), (0.0,) * len(NAMES))
+    assert holder_in_a_sentence(question, [hit]) is found
+    if found:
         assert answerability(question, [hit]) == NAMED_FLOOR

@@ -3,11 +3,12 @@ the best candidates look like (not from one cosine alone)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import numpy as np
 
-from rag.answertype import asks_about_a_name
+from rag.answertype import PERSON, asks_about_a_name
 from rag.retrieve import Hit
 from rag.retrieve.features import NAMES, QueryTerms
 from rag.retrieve.model import (
@@ -19,6 +20,7 @@ from rag.retrieve.model import (
     file_version,
     load_model,
 )
+from rag.store import Passage
 from rag.text import terms
 
 # A question that asks who or what a name is ("Who is Bill Roggio?") is answerable at least this
@@ -113,7 +115,9 @@ def answerability(question: str, hits: Sequence[Hit]) -> float:
     if not hits or not hits[0].features:
         return 0.0
     probability = model().probability(answerability_features(question, hits))
-    if probability < NAMED_FLOOR and names_in_a_sentence(question, hits[:3]):
+    if probability < NAMED_FLOOR and (
+        names_in_a_sentence(question, hits[:3]) or holder_in_a_sentence(question, hits[:3])
+    ):
         return NAMED_FLOOR
     return probability
 
@@ -132,3 +136,51 @@ def names_in_a_sentence(question: str, hits: Sequence[Hit]) -> bool:
         for hit in hits
         for s in hit.passage.sentences
     )
+
+
+# "Who is the State Department spokesman?": who holds a post, named by its words alone.
+_WHO_HOLDS = re.compile(
+    r"\s*who\s+(?:is|was)\s+(?:the|a|an)\s+([\w'’. -]+?)\s*\??\s*$", re.IGNORECASE
+)
+# What may stand between a post and its holder's name: "spokesman Ned Price", "Ned Price, the
+# State Department spokesman", "the special representative, Zalmay Khalilzad".
+_BESIDE = re.compile(r"[\s,]*(?:(?:the|a|an|former|current|then)\s+)*", re.IGNORECASE)
+
+
+def holder_in_a_sentence(question: str, hits: Sequence[Hit]) -> bool:
+    """Whether the question asks who holds a post and nothing else ("Who is the State Department
+    spokesman?") and one sentence of the paragraphs holds every word of the post with a person
+    named right beside them ("... but spokesman Ned Price said")."""
+    asked = _WHO_HOLDS.match(question)
+    if not asked:
+        return False
+    post = asked.group(1)
+    wanted = set(terms(post))
+    if not wanted or len(post.split()) > 6:
+        return False
+    return any(
+        wanted <= set(terms(hit.passage.text[s.start : s.end]))
+        and _named_beside(hit.passage, s.start, s.end, wanted)
+        for hit in hits
+        for s in hit.passage.sentences
+    )
+
+
+def _named_beside(passage: Passage, start: int, end: int, wanted: set[str]) -> bool:
+    """Whether a person's name in text[start:end] stands right beside a word of the post."""
+    text = passage.text
+    posts = [
+        m.span()
+        for m in re.finditer(r"[\w'’-]+", text[start:end])
+        if set(terms(m.group(0))) & wanted
+    ]
+    for entity in passage.entities:
+        if entity.type != PERSON or entity.start < start or entity.end > end:
+            continue
+        for a, b in posts:
+            a, b = a + start, b + start
+            if b <= entity.start and _BESIDE.fullmatch(text[b : entity.start]):
+                return True
+            if entity.end <= a and _BESIDE.fullmatch(text[entity.end : a]):
+                return True
+    return False
