@@ -293,7 +293,9 @@ def answer_phrases(
         (entity, accepts[entity.type])
         for entity in passage.entities
         if entity.type in accepts
-        and not all(w in question_words for w in content_words(text[entity.start : entity.end]))
+        and not all(
+            _asked(w, question_words) for w in content_words(text[entity.start : entity.end])
+        )
     ]
     # The question's words where they occur (compiled only if some sentence holds a candidate).
     anchor: re.Pattern[str] | None = None if question_words else re.compile(r"(?!)")
@@ -333,6 +335,17 @@ _WIDE_PLACES = frozenset({"country", "nation", "state", "province", "region", "c
 # Kinds whose answer is the whole list a sentence names ("William Hanna and Joseph Barbera").
 _LISTED = frozenset({PERSON, ORG, PLACE})
 _LIST_JOIN = re.compile(r",\s*(?:and\s+)?|\s+and\s+")
+
+
+def _asked(word: str, question_words: set[str]) -> bool:
+    """Whether the question names word itself or by a word of the same start, at least four
+    letters of it ("Afghanistan" by "intra-Afghan", "Qatar" by "Qatari")."""
+    if word in question_words:
+        return True
+    return any(
+        min(len(word), len(q)) >= 4 and (word.startswith(q) or q.startswith(word))
+        for q in question_words
+    )
 
 
 def _listed(text: str, entities: list[Entity], at: int, one: str | None) -> Entity:

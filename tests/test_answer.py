@@ -359,6 +359,21 @@ def test_a_name_the_question_already_gives_is_not_its_answer():
     assert [c.answer_phrase for c in answer.citations] == ["State Department"]
 
 
+@pytest.mark.parametrize(
+    ("question", "phrase"),
+    [
+        # The question names Afghanistan by its adjective: the answer is the other place ...
+        ("Where were the intra-Afghan talks held?", "Doha"),
+        # ... where a question that does not name it gets the place nearest its words.
+        ("Where were the talks held?", "Afghanistan"),
+    ],
+)
+def test_a_place_the_question_names_by_another_form_is_not_its_answer(question, phrase):
+    text = "Intra-Afghan talks about Afghanistan's future were held, after a long delay, in Doha."
+    answer = extract(question, [_hit(text, (0.6,))], 0.6, 0.44)
+    assert [c.answer_phrase for c in answer.citations] == [phrase]
+
+
 def test_a_name_of_no_clear_kind_helps_choose_the_sentence_but_is_not_marked():
     text = "Zorvane hosted the envoys, who discussed the ceasefire. The talks went on for hours."
     hit = _hit(text, (0.6, 0.6))
