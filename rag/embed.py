@@ -93,6 +93,16 @@ class Embedder:
             )
         return [tuple(span) for span in encoded["offset_mapping"]]
 
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """How many tokens each text has, without special tokens, from one batch call."""
+        if not texts:
+            return []
+        with self._lock:
+            encoded = self.tokenizer(
+                list(texts), add_special_tokens=False, truncation=False, verbose=False
+            )
+        return [len(ids) for ids in encoded["input_ids"]]
+
     # The window budget leaves room for [CLS] and [SEP].
     @property
     def window_tokens(self) -> int:

@@ -188,7 +188,8 @@ def _embed_into(
     report: IndexReport,
 ) -> None:
     chunked = [
-        (a, chunk_article(a, embedder.token_spans, embedder.window_tokens)) for a in articles
+        (a, chunk_article(a, embedder.token_spans, embedder.window_tokens, embedder.token_counts))
+        for a in articles
     ]
     total = sum(len(paragraphs) for _, paragraphs in chunked)
     progress = Progress(total)

@@ -75,3 +75,24 @@ def test_paragraphs_know_article_heading_position_and_have_stable_ids(embedder):
     assert first[0].article_id == first[1].article_id
     moved = Article(source="/b.txt", title="T", blocks=article.blocks)
     assert chunk_article(moved, embedder.token_spans, 254)[0].id != first[0].id
+
+
+def test_counting_an_articles_tokens_in_one_batch_chunks_it_the_same(embedder):
+    sentence = "The delegation met officials in Doha to discuss the ceasefire proposal again. "
+    blocks = (
+        Block("Short one. Two.", None),
+        Block("   ", None),  # blank: no paragraph, and the positions after it keep counting
+        Block((sentence * 40).strip(), "Long"),
+        Block("Price said “no.”", None),
+    )
+    article = Article(source="/c.txt", title="C", blocks=blocks)
+    texts = [b.text.strip() for b in blocks if b.text.strip()]
+    assert embedder.token_counts(texts) == [len(embedder.token_spans(t)) for t in texts]
+    assert embedder.token_counts([]) == []
+    one_by_one = chunk_article(article, embedder.token_spans, embedder.window_tokens)
+    batched = chunk_article(
+        article, embedder.token_spans, embedder.window_tokens, embedder.token_counts
+    )
+    assert batched == one_by_one
+    assert [p.index for p in batched] == [1, 3, 4]
+    assert len(batched[1].windows) > 1
