@@ -115,9 +115,9 @@ def chunk_article(
     tokenizer is faster on a batch); token_spans then only cuts the ones too long for a window."""
     owner = article_id(article.source)
     kept = [
-        (position, block, block.text.strip())
+        (position, block, text)
         for position, block in enumerate(article.blocks, start=1)
-        if block.text.strip()
+        if (text := block.text.strip())
     ]
     if token_counts is not None:
         counts = list(token_counts([text for _, _, text in kept]))
