@@ -188,8 +188,11 @@ class Embedder:
         if not self._is_mean_pooling():
             return self._encode_separately(paragraphs, progress)
         jobs = [(p_i, w) for p_i, p in enumerate(paragraphs) for w in p.windows]
-        # Length-sorted batches waste less compute on padding.
-        order = sorted(range(len(jobs)), key=lambda j: _window_len(jobs[j][1]))
+        # Batches of windows with the same number of tokens waste no compute on padding. Sorting by
+        # characters instead padded SQuAD's windows to 1.33 times their tokens in batches of 64:
+        # names and numbers take more tokens per character than plain words.
+        lengths = self.token_counts([_window_text(paragraphs[p_i], w) for p_i, w in jobs])
+        order = sorted(range(len(jobs)), key=lengths.__getitem__)
         window_vectors: dict[int, np.ndarray] = {}
         sentence_vectors: dict[tuple[int, int], np.ndarray] = {}
         # Each paragraph's word tokens per window: (starts, vectors); windows overlap.
@@ -260,10 +263,6 @@ def _packed(windows: Sequence[tuple[np.ndarray, np.ndarray]]) -> TokenVectors | 
     vectors = np.concatenate([v for _, v in windows])
     starts, first = np.unique(starts, return_index=True)
     return pack(vectors[first], starts)
-
-
-def _window_len(window: Span) -> int:
-    return window.end - window.start
 
 
 def _window_text(paragraph: Paragraph, window: Span) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from rag.chunk import chunk_article, windows_for
 from rag.ingest import Article, Block
 from rag.text import Span, split_sentences
@@ -96,3 +98,34 @@ def test_counting_an_articles_tokens_in_one_batch_chunks_it_the_same(embedder):
     assert batched == one_by_one
     assert [p.index for p in batched] == [1, 3, 4]
     assert len(batched[1].windows) > 1
+
+
+def test_windows_are_embedded_in_batches_of_like_token_counts(embedder, monkeypatch):
+    # Plain words and codes of the same length in characters, alternating: the codes take about
+    # three times the tokens, so batches sorted by characters would pad every word to a code.
+    words = "The delegation met officials in Doha to discuss the ceasefire again."
+    codes = "X7-QZ 93/41 K2J-8F 0.57 RT-449 B9 Z-12 QX 66-AA 3.14 YV-7 Q8 ZZ-901!"
+    assert len(words) == len(codes)
+    blocks = tuple(Block(f"{i:03d} {codes if i % 2 else words}", None) for i in range(128))
+    paragraphs = chunk_article(
+        Article(source="/b.txt", title="B", blocks=blocks),
+        embedder.token_spans,
+        embedder.window_tokens,
+        embedder.token_counts,
+    )
+    batches = []
+    forward = embedder._forward
+
+    def recording(texts, **kwargs):
+        batches.append(embedder.token_counts(texts))
+        return forward(texts, **kwargs)
+
+    monkeypatch.setattr(embedder, "_forward", recording)
+    together = embedder.encode_paragraphs(paragraphs, batch_size=64)
+    assert [len(b) for b in batches] == [64, 64]
+    assert all(max(b) - min(b) <= 1 for b in batches)  # no padding to speak of
+    # Each paragraph gets its own vectors back, whatever batch it was embedded in.
+    for i in (0, 1, 126, 127):
+        alone = embedder.encode_paragraphs([paragraphs[i]])[0]
+        assert float(alone.paragraph @ together[i].paragraph) > 0.999
+        assert np.allclose(alone.sentences, together[i].sentences, atol=0.02)
