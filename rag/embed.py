@@ -18,6 +18,9 @@ from rag.errors import ConfigError
 from rag.text import Span
 from rag.tokens import DIMENSIONS, TokenVectors, pack, project, word_tokens
 
+# A model that does not mean-pool embeds this many paragraphs' windows and sentences per call.
+SEPARATE_GROUP = 64
+
 
 def resolve_model_path(name: str) -> str:
     """Map the default model name to its packaged weights; pass any other name or path through."""
@@ -240,18 +243,25 @@ class Embedder:
     def _encode_separately(
         self, paragraphs: Sequence[Paragraph], progress: Callable[[int], None] | None
     ) -> list[ParagraphVectors]:
-        """For models that do not mean-pool: encode windows and sentences as texts of their own."""
+        """For models that do not mean-pool: encode windows and sentences as texts of their own,
+        the texts of SEPARATE_GROUP paragraphs in one call so that the model's batches stay full."""
         results = []
-        for paragraph in paragraphs:
-            windows = self._encode_plain([_window_text(paragraph, w) for w in paragraph.windows])
-            sentences = self._encode_plain(
-                [paragraph.text[s.start : s.end] for s in paragraph.sentences]
-            )
-            results.append(
-                ParagraphVectors(_normalize(windows.mean(0, keepdims=True))[0], sentences)
-            )
+        for start in range(0, len(paragraphs), SEPARATE_GROUP):
+            group = paragraphs[start : start + SEPARATE_GROUP]
+            texts, spans = [], []
+            for paragraph in group:
+                first = len(texts)
+                texts += [_window_text(paragraph, w) for w in paragraph.windows]
+                middle = len(texts)
+                texts += [paragraph.text[s.start : s.end] for s in paragraph.sentences]
+                spans.append((first, middle, len(texts)))
+            vectors = self._encode_plain(texts)
+            results += [
+                ParagraphVectors(_normalize(vectors[a:b].mean(0, keepdims=True))[0], vectors[b:c])
+                for a, b, c in spans
+            ]
             if progress is not None:
-                progress(1)
+                progress(len(group))
         return results
 
 

@@ -129,3 +129,40 @@ def test_windows_are_embedded_in_batches_of_like_token_counts(embedder, monkeypa
         alone = embedder.encode_paragraphs([paragraphs[i]])[0]
         assert float(alone.paragraph @ together[i].paragraph) > 0.999
         assert np.allclose(alone.sentences, together[i].sentences, atol=0.02)
+
+
+def test_a_model_that_does_not_mean_pool_embeds_many_paragraphs_per_call(embedder, monkeypatch):
+    # Such a model encodes each window and sentence as a text of its own: the packaged model,
+    # made to take that path, must give every paragraph the vectors of its own texts.
+    sentence = "The delegation met officials in Doha to discuss the ceasefire proposal again. "
+    blocks = tuple(
+        Block(f"Talk number {i} went on. " + (sentence * (30 if i == 3 else 1)), None)
+        for i in range(70)
+    )
+    paragraphs = chunk_article(
+        Article(source="/s.txt", title="S", blocks=blocks),
+        embedder.token_spans,
+        embedder.window_tokens,
+        embedder.token_counts,
+    )
+    assert len(paragraphs[3].windows) > 1
+    monkeypatch.setattr(embedder, "_is_mean_pooling", lambda: False)
+    calls = []
+    plain = embedder._encode_plain
+
+    def recording(texts):
+        calls.append(len(texts))
+        return plain(texts)
+
+    monkeypatch.setattr(embedder, "_encode_plain", recording)
+    done = []
+    vectors = embedder.encode_paragraphs(paragraphs, progress=done.append)
+    assert len(calls) == 2 and sum(done) == len(paragraphs) == 70  # 64 paragraphs, then 6
+    for i in (0, 3, 69):
+        p = paragraphs[i]
+        windows = plain([p.text[w.start : w.end] for w in p.windows])
+        mean = windows.mean(0)
+        assert np.allclose(vectors[i].paragraph, mean / np.linalg.norm(mean), atol=0.02)
+        sentences = plain([p.text[s.start : s.end] for s in p.sentences])
+        assert np.allclose(vectors[i].sentences, sentences, atol=0.02)
+        assert vectors[i].tokens is None
