@@ -194,14 +194,15 @@ class Embedder:
         # Batches of windows with the same number of tokens waste no compute on padding. Sorting by
         # characters instead padded SQuAD's windows to 1.33 times their tokens in batches of 64:
         # names and numbers take more tokens per character than plain words.
-        lengths = self.token_counts([_window_text(paragraphs[p_i], w) for p_i, w in jobs])
+        window_texts = [_window_text(paragraphs[p_i], w) for p_i, w in jobs]
+        lengths = self.token_counts(window_texts)
         order = sorted(range(len(jobs)), key=lengths.__getitem__)
         window_vectors: dict[int, np.ndarray] = {}
         sentence_vectors: dict[tuple[int, int], np.ndarray] = {}
         # Each paragraph's word tokens per window: (starts, vectors); windows overlap.
         token_vectors: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
         for batch in _batches(order, batch_size):
-            texts = [_window_text(paragraphs[jobs[j][0]], jobs[j][1]) for j in batch]
+            texts = [window_texts[j] for j in batch]
             tokens, mask, offsets = self._forward(texts)
             for row, j in enumerate(batch):
                 p_i, window = jobs[j]
