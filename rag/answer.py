@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from enum import Enum
+
+import numpy as np
 
 from rag import sentences
 from rag.answertype import NAME, PERSON, Entity, asks_about_a_name
@@ -206,6 +208,7 @@ class _Candidate:
     sentence: int
     score: float
     phrase: Entity | None  # the best thing of the asked-for kind in the sentence
+    row: int  # where its row of sentence features is
 
 
 def extract(
@@ -215,9 +218,11 @@ def extract(
     threshold: float,
     *,
     asked: str | None = None,
+    mark: Callable[[np.ndarray], bool] = sentences.marks,
 ) -> Answer:
     """Build the cited extractive answer, or abstain when the score is below threshold. asked:
-    the question as retrieval saw it (a follow-up resolved), which the answer is drawn from."""
+    the question as retrieval saw it (a follow-up resolved), which the answer is drawn from;
+    mark: whether the phrase with a row of sentences.PHRASE_FEATURES is marked as the answer."""
     if not hits or score < threshold:
         return abstain(question, hits, score, asked=asked)
     found, rows, values = sentences.scored(asked or question, hits)
@@ -225,8 +230,8 @@ def extract(
         return abstain(question, hits, score, asked=asked)
     chooser = sentences.model()
     candidates = [
-        _Candidate(rank, i, float(value), phrase)
-        for (rank, i, phrase), value in zip(found, values, strict=True)
+        _Candidate(rank, i, float(value), phrase, row)
+        for row, ((rank, i, phrase), value) in enumerate(zip(found, values, strict=True))
     ]
     candidates.sort(key=lambda c: c.score, reverse=True)  # stable: ties keep the reading order
     best = candidates[0].score
@@ -237,8 +242,8 @@ def extract(
         values = chooser.score(sentences.without_prior(rows, found, hits))
         judged = sorted(
             (
-                _Candidate(rank, i, float(value), phrase)
-                for (rank, i, phrase), value in zip(found, values, strict=True)
+                _Candidate(rank, i, float(value), phrase, row)
+                for row, ((rank, i, phrase), value) in enumerate(zip(found, values, strict=True))
             ),
             key=lambda c: c.score,
             reverse=True,
@@ -249,11 +254,16 @@ def extract(
     chosen = [c for c in candidates if c.score >= best - chooser.margin][:MAX_SENTENCES]
     # The answer phrase comes from the best-scoring chosen sentence that holds one of a clear kind;
     # another person does not answer who a named person is ("Who is Ned Price?" is not answered
-    # by "Khalilzad"), where their organisation may.
+    # by "Khalilzad"), where their organisation may. It is marked only where the phrase model
+    # finds it likely enough to be the answer: a wrong mark misleads more than none.
     about = asks_about_a_name(asked or question, bare=True)
     marked = next(
         (c for c in chosen if _clear(c.phrase) and not (about and c.phrase.type == PERSON)), None
     )
+    if marked is not None and not mark(
+        sentences.phrase_row(rows[marked.row], marked.score, best, score)
+    ):
+        marked = None
     # Read in the articles' order: by paragraph rank, then position inside the paragraph.
     chosen.sort(key=lambda c: (c.hit_rank, c.sentence))
     groups: list[tuple[int, list[_Candidate]]] = []

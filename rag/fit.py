@@ -14,7 +14,12 @@ id, news by date), and write them as JSON beside rag/retrieve/. Needs scikit-lea
    the sentences of each question's five paragraphs by whether they hold its gold answer (the
    SQuAD v1.1 and news fit halves, the news asked as of its dates). Its margin is the one at which
    answers cite CITED sentences on average over the SQuAD questions, read from out-of-fold scores.
-4. Recency prior: its strength and scale, by grid search for the best MRR@10 on the earlier half
+4. Phrase model: a logistic regression over the features of rag/sentences.py's PHRASE_FEATURES,
+   on the phrase each answer would mark (the SQuAD v1.1, SQuAD v2.0 and news fit halves, each
+   weighted equally): whether it is the gold answer (F1 at least 0.5; none is, for an
+   unanswerable question). Its threshold is the highest that still marks 95% of the right phrases
+   of SQuAD v1.1 and the news set (weighted equally).
+5. Recency prior: its strength and scale, by grid search for the best MRR@10 on the earlier half
    (by date) of the news questions, each asked as of its own date over the whole corpus.
 """
 
@@ -23,22 +28,24 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from rag import sentences
-from rag.answer import MAX_SENTENCES
+from rag.answer import MAX_SENTENCES, extract
 from rag.config import DEFAULT_MODEL, Config
 from rag.embed import load_embedder
-from rag.evaluate import Dataset, asked_when, holdout, holds_answer, load_dataset
+from rag.evaluate import Dataset, asked_when, holdout, holds_answer, load_dataset, phrase_f1
 from rag.pipeline import Pipeline, index_sources
 from rag.retrieve import Hit, candidates, ranker, retrieve
-from rag.retrieve.answerable import FEATURES, answerability_features
+from rag.retrieve.answerable import FEATURES, answerability, answerability_features
 from rag.retrieve.features import NAMES
 from rag.retrieve.model import (
     ANSWERABILITY,
     MODELS,
+    PHRASES,
     RANKER,
     SENTENCES,
     LinearModel,
@@ -54,6 +61,8 @@ RANKER_SETS = ("squad/dev-v1.1.json", "scifact", NEWS)
 STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0)
 SCALES = (3.0, 7.0, 14.0, 30.0, 60.0, 120.0, 365.0)
 ANSWER_RATE = 0.95
+# The share of the right answer phrases that stay marked (the phrase model's threshold).
+MARK_RATE = 0.95
 HOLDOUT, SEED = 0.5, 0
 FOLDS = 5  # the answerability threshold is read from out-of-fold probabilities
 # The answerability trees: small and many, each leaf backed by at least 50 questions.
@@ -109,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=MODELS, help="where the JSON files go")
     parser.add_argument(
         "--only",
-        choices=("ranker", "answerability", "sentences", "recency"),
+        choices=("ranker", "answerability", "sentences", "phrases", "recency"),
         help="refit only this part",
     )
     args = parser.parse_args(argv)
@@ -134,6 +143,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         load_model.cache_clear()
     if args.only in (None, "sentences"):
         write(sentence_trees(*fitter.sentence_tables()), args.output / SENTENCES)
+        load_model.cache_clear()
+    if args.only in (None, "phrases"):
+        # After the sentence model: the phrase features hold its scores.
+        write(phrase_regression(*fitter.phrase_tables()), args.output / PHRASES)
         load_model.cache_clear()
     return 0
 
@@ -368,6 +381,42 @@ class Fitter:
             labels.append(held)
         return tables, labels
 
+    def phrase_tables(self) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Per dataset (SQuAD v1.1, news as of its dates, SQuAD v2.0): the row of phrase
+        features of each answer's would-be marked phrase, and whether that phrase is the gold
+        answer."""
+        tables, labels = [], []
+        for name in ("squad/dev-v1.1.json", NEWS, "squad/dev-v2.0.json"):
+            dataset = load_dataset(self.data / name)
+            pipeline = self.pipeline(dataset)
+            rows, right = [], []
+            for q, hits in self.asked(pipeline, self.questions(dataset)):
+                hits = sentences.reorder(q.text, hits)
+                seen: list[np.ndarray] = []
+
+                def recorded(row: np.ndarray, seen=seen) -> bool:
+                    seen.append(row)
+                    return True
+
+                score = answerability(q.text, hits)
+                answer = extract(q.text, hits, score, pipeline.threshold, mark=recorded)
+                phrase = next((c.answer_phrase for c in answer.citations if c.answer_phrase), None)
+                if answer.abstained or not seen or phrase is None:
+                    continue
+                golds = [g for g in q.answers if g.strip()] if q.answerable else []
+                rows.append(seen[0])
+                right.append(max((phrase_f1(phrase, g) for g in golds), default=0.0) >= 0.5)
+            y = np.array(right, dtype=float)
+            print(
+                f"phrases: {dataset.name}: {len(y)} marked, {int(y.sum())} the answer",
+                file=sys.stderr,
+            )
+            tables.append(
+                np.array(rows, dtype=np.float32).reshape(-1, len(sentences.PHRASE_FEATURES))
+            )
+            labels.append(y)
+        return tables, labels
+
 
 def answerability_trees(tables: list[np.ndarray], labels: list[np.ndarray]) -> TreeModel:
     """Trees over every dataset's rows (each dataset weighted equally), and the highest threshold
@@ -450,6 +499,39 @@ def sentence_trees(tables: list[list[np.ndarray]], labels: list[list[np.ndarray]
         notes=notes,
         margin=margin,
     )
+
+
+def phrase_regression(tables: list[np.ndarray], labels: list[np.ndarray]) -> LinearModel:
+    """A logistic regression over every dataset's rows (standardized; each dataset weighted
+    equally), and the highest threshold that still marks MARK_RATE of the right phrases of the
+    datasets with no unanswerable questions (the first two; weighted equally)."""
+    weights = [np.full(len(y), 1.0 / len(y)) for y in labels]
+    x, y, w = np.concatenate(tables), np.concatenate(labels), np.concatenate(weights)
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale == 0] = 1.0
+    fitted = _logistic((x - mean) / scale, y, w, intercept=True)
+    model = LinearModel(
+        name="phrases",
+        features=sentences.PHRASE_FEATURES,
+        mean=mean,
+        scale=scale,
+        weights=fitted.coef_[0].astype(np.float32),
+        intercept=float(fitted.intercept_[0]),
+        threshold=None,
+        version="",
+        notes={},
+    )
+    right = [
+        np.array([model.probability(row) for row in table[y_ == 1]])
+        for table, y_ in zip(tables[:2], labels[:2], strict=True)
+    ]
+    notes = {
+        "fitted on": "fit halves of SQuAD v1.1, the news set (asked as of their dates) and "
+        "SQuAD v2.0: whether the phrase an answer marks is the gold answer (F1 at least 0.5)",
+        "threshold": f"marks {MARK_RATE:.0%} of the right phrases of SQuAD v1.1 and the news set, "
+        "weighted equally",
+    }
+    return replace(model, threshold=operating_point(right, MARK_RATE), notes=notes)
 
 
 def cited_margin(scores: list[np.ndarray], cited: float) -> float:

@@ -1,7 +1,9 @@
 """Which sentences of the retrieved paragraphs answer the question: what each sentence offers (the
 thing of the asked-for kind in it, how much of the question it holds, how its paragraph ranked)
 as a row of features, and the packaged model that ranks them (rag/retrieve/sentences.json,
-gradient-boosted trees fitted by `python -m rag.fit --only sentences`)."""
+gradient-boosted trees fitted by `python -m rag.fit --only sentences`); and whether the thing of
+the asked-for kind in the chosen sentence is marked as the answer (rag/retrieve/phrases.json, a
+logistic regression fitted by `python -m rag.fit --only phrases`)."""
 
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ from rag.answertype import (
 from rag.errors import ConfigError
 from rag.retrieve import Hit
 from rag.retrieve.features import NAMES
-from rag.retrieve.model import MODELS, SENTENCES, TreeModel, load_model
+from rag.retrieve.model import MODELS, PHRASES, SENTENCES, LinearModel, TreeModel, load_model
 from rag.store import Passage
 from rag.text import content_words, terms
 
@@ -75,6 +77,20 @@ FEATURES = (
     "question_terms",  # how many distinct terms the question has
 )
 _COLUMN = {name: i for i, name in enumerate(FEATURES)}
+# What decides whether a chosen sentence's thing of the asked-for kind is marked as the answer:
+# the sentence model's score of that sentence, its gap to the best sentence's, the answerability
+# probability, and some of the sentence's own FEATURES.
+_PHRASE_COLUMNS = (
+    "type_fit",
+    "terms",
+    "pairs",
+    "match",
+    "cosine",
+    "rank",
+    "question_terms",
+    "length",
+)
+PHRASE_FEATURES = ("sentence_score", "sentence_gap", "confidence", *_PHRASE_COLUMNS)
 # scored() remembers this many questions' rows and scores (search, then the answer, read them).
 _REMEMBERED = 64
 _SCORED: OrderedDict = OrderedDict()
@@ -106,6 +122,32 @@ def model() -> TreeModel:
             "or refit with: python -m rag.fit --only sentences."
         )
     return found
+
+
+def phrase_model() -> LinearModel:
+    """The packaged phrase model (rag/retrieve/phrases.json), read once."""
+    found = load_model(PHRASES, PHRASE_FEATURES)
+    if not isinstance(found, LinearModel) or found.threshold is None:
+        raise ConfigError(
+            f"{MODELS / PHRASES} is not a probability model with a threshold; reinstall the "
+            "package or refit with: python -m rag.fit --only phrases."
+        )
+    return found
+
+
+def phrase_row(row: np.ndarray, score: float, best: float, confidence: float) -> np.ndarray:
+    """The row of PHRASE_FEATURES for the phrase of a sentence with this row of FEATURES and
+    sentence score, best: the best sentence score of the question, confidence: the answerability
+    probability."""
+    picked = [float(row[_COLUMN[name]]) for name in _PHRASE_COLUMNS]
+    return np.array([score, score - best, confidence, *picked], dtype=np.float32)
+
+
+def marks(row: np.ndarray) -> bool:
+    """Whether the phrase with this row of PHRASE_FEATURES is marked as the answer: the phrase
+    model's probability that it is the answer reaches its threshold."""
+    model = phrase_model()
+    return model.probability(row) >= model.threshold
 
 
 def candidates(

@@ -9,6 +9,7 @@ import sqlite3
 
 import pytest
 
+from rag import sentences
 from rag.answer import Answer, Citation, extract
 from rag.answertype import (
     DATE,
@@ -33,6 +34,7 @@ from rag.errors import IndexFormatError
 from rag.evaluate import Question, phrase_f1, phrase_scores, squad_normal
 from rag.pipeline import index_sources
 from rag.retrieve import Hit
+from rag.sentences import PHRASE_FEATURES
 from rag.store import Index, Passage, current_generation
 from rag.store.layout import DATABASE
 from rag.text import Span, split_sentences
@@ -535,6 +537,48 @@ def test_the_sample_article_marks_places_lists_and_spans(seed_pipeline, question
     answer = seed_pipeline.ask(question)
     assert not answer.abstained
     assert [c.answer_phrase for c in answer.citations if c.answer_phrase] == [phrase]
+
+
+def test_a_phrase_is_marked_only_where_the_phrase_model_finds_it_likely():
+    question = "When did the ceasefire talks begin?"
+    hit = _hit(TALKS, (0.1, 0.9, 0.1))
+    rows = []
+
+    def keep(row):
+        rows.append(row)
+        return True
+
+    marked = extract(question, [hit], 0.8, 0.44, mark=keep)
+    assert [c.answer_phrase for c in marked.citations if c.answer_phrase] == ["12 September 2020"]
+    (row,) = rows
+    assert row.shape == (len(PHRASE_FEATURES),)
+    column = dict(zip(PHRASE_FEATURES, row.tolist(), strict=True))
+    found, _, scores = sentences.scored(question, [hit])
+    best = max(scores)
+    here = scores[[i for _, i, _ in found].index(1)]
+    assert column["sentence_score"] == pytest.approx(here)
+    assert column["sentence_gap"] == pytest.approx(here - best)
+    assert column["confidence"] == pytest.approx(0.8)
+    # Not marked: the same sentences are cited, with no phrase.
+    unmarked = extract(question, [hit], 0.8, 0.44, mark=lambda row: False)
+    assert [c.sentence for c in unmarked.citations] == [c.sentence for c in marked.citations]
+    assert all(c.answer_start is None and c.answer_phrase is None for c in unmarked.citations)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # "... the negotiations to achieve their goals, ... said Wednesday": the day it was said.
+        "When was the Taliban founded?",
+        # "... deputy chief of mission at the US embassy in Kabul from 2017 to 2018": her post.
+        "When did the Taliban take Kabul?",
+    ],
+)
+def test_the_sample_article_marks_no_date_the_cited_sentence_does_not_answer(
+    seed_pipeline, question
+):
+    answer = seed_pipeline.ask(question)
+    assert [c.answer_phrase for c in answer.citations if c.answer_phrase] == []
 
 
 def test_the_phrase_is_shown_in_bold_inside_the_highlighted_sentence():

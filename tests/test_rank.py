@@ -26,11 +26,13 @@ from rag.retrieve.features import NAMES, QueryTerms
 from rag.retrieve.model import (
     ANSWERABILITY,
     MODELS,
+    PHRASES,
     RANKER,
     LinearModel,
     TreeModel,
     read_model,
 )
+from rag.sentences import PHRASE_FEATURES
 from rag.store import Index, Passage
 from rag.text import Span, initialisms, spells_out
 
@@ -170,10 +172,14 @@ def test_packaged_models_load_and_their_versions_are_in_the_manifest(seed_index)
     assert 0.0 < model().threshold < 1.0
     versions = model_versions()
     assert versions.startswith("ranker-") and " answerability-" in versions
+    assert " sentences-" in versions and " phrases-" in versions
     assert Index.open(seed_index).manifest.ranker == versions
 
 
-@pytest.mark.parametrize(("filename", "features"), [(ANSWERABILITY, FEATURES), (RANKER, NAMES)])
+@pytest.mark.parametrize(
+    ("filename", "features"),
+    [(ANSWERABILITY, FEATURES), (RANKER, NAMES), (PHRASES, PHRASE_FEATURES)],
+)
 def test_a_model_file_round_trips_through_its_json(tmp_path, filename, features):
     packaged = read_model(MODELS / filename, features)
     copy = tmp_path / filename

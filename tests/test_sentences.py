@@ -11,20 +11,22 @@ import pytest
 
 from rag.answer import MAX_SENTENCES
 from rag.errors import ConfigError
-from rag.fit import cited_margin
+from rag.fit import MARK_RATE, cited_margin, phrase_regression
 from rag.retrieve import retrieve
 from rag.retrieve.answerable import model_versions
-from rag.retrieve.model import MODELS, SENTENCES, TreeModel, read_model
+from rag.retrieve.model import MODELS, PHRASES, SENTENCES, LinearModel, TreeModel, read_model
 from rag.sentences import (
     FEATURES,
     KINDS,
     PARAGRAPHS,
+    PHRASE_FEATURES,
     REORDER_MATCH,
     REORDER_PRIOR,
     REORDER_WEIGHT,
     candidates,
     model,
     paragraph_matches,
+    phrase_model,
     reorder,
     scored,
     without_prior,
@@ -37,6 +39,60 @@ def test_the_packaged_sentence_model_loads_with_its_margin():
     assert packaged.features == FEATURES
     assert 0.0 < packaged.margin < 10.0
     assert " sentences-" in model_versions()
+
+
+def test_the_packaged_phrase_model_loads_with_its_threshold():
+    packaged = phrase_model()
+    assert isinstance(packaged, LinearModel)
+    assert packaged.features == PHRASE_FEATURES
+    assert 0.0 < packaged.threshold < 1.0
+    # A sentence that scores below the best of the question is less likely to hold the answer.
+    assert packaged.weights[PHRASE_FEATURES.index("sentence_gap")] > 0
+
+
+def test_a_phrase_model_without_a_threshold_is_one_line_naming_the_file(monkeypatch):
+    import rag.sentences
+
+    packaged = phrase_model()
+    monkeypatch.setattr(rag.sentences, "load_model", lambda *_: replace(packaged, threshold=None))
+    with pytest.raises(ConfigError) as raised:
+        rag.sentences.phrase_model()
+    text = str(raised.value)
+    assert str(MODELS / PHRASES) in text and "python -m rag.fit --only phrases" in text
+    assert "\n" not in text
+
+
+def test_the_phrase_threshold_keeps_the_asked_share_of_right_phrases(tmp_path):
+    rng = np.random.default_rng(7)
+    tables, labels = [], []
+    for size, right_share in ((900, 0.65), (150, 0.7), (800, 0.35)):
+        right = rng.random(size) < right_share
+        rows = rng.normal(size=(size, len(PHRASE_FEATURES)))
+        rows[:, 0] += 1.5 * right  # the sentence score tells right phrases from wrong ones
+        tables.append(rows.astype(np.float32))
+        labels.append(right.astype(float))
+    fitted = phrase_regression(tables, labels)
+    assert fitted.features == PHRASE_FEATURES
+    assert fitted.weights[0] > 0 and np.abs(fitted.weights[1:]).max() < fitted.weights[0] / 3
+    kept = [
+        np.mean([fitted.probability(row) >= fitted.threshold for row in t[y == 1]])
+        for t, y in zip(tables[:2], labels[:2], strict=True)
+    ]
+    assert np.mean(kept) >= MARK_RATE - 1e-9
+    # The highest such threshold: a little higher keeps fewer than asked.
+    higher = [
+        np.mean([fitted.probability(row) >= fitted.threshold + 1e-3 for row in t[y == 1]])
+        for t, y in zip(tables[:2], labels[:2], strict=True)
+    ]
+    assert np.mean(higher) < MARK_RATE
+    # Wrong phrases are dropped more often than right ones.
+    dropped = np.mean(
+        [fitted.probability(row) < fitted.threshold for row in tables[2][labels[2] == 0]]
+    )
+    assert dropped > 1 - MARK_RATE + 0.1
+    path = tmp_path / PHRASES
+    path.write_text(fitted.to_json(), encoding="utf-8")
+    assert read_model(path, PHRASE_FEATURES).threshold == pytest.approx(fitted.threshold, abs=1e-4)
 
 
 def test_a_sentence_model_round_trips_through_its_json(tmp_path):

@@ -13,6 +13,7 @@ from rag.retrieve import Hit
 from rag.retrieve.features import NAMES, QueryTerms
 from rag.retrieve.model import (
     ANSWERABILITY,
+    PHRASES,
     RANKER,
     SENTENCES,
     LinearModel,
@@ -66,9 +67,9 @@ def model() -> LinearModel | TreeModel:
 
 
 def model_versions() -> str:
-    """The versions of the ranker, the answerability model and the sentence model, as the
-    manifest and eval results record them."""
-    return f"{file_version(RANKER)} {file_version(ANSWERABILITY)} {file_version(SENTENCES)}"
+    """The versions of the ranker, the answerability model, the sentence model and the phrase
+    model, as the manifest and eval results record them."""
+    return " ".join(file_version(name) for name in (RANKER, ANSWERABILITY, SENTENCES, PHRASES))
 
 
 def answerability_features(question: str, hits: Sequence[Hit]) -> np.ndarray:

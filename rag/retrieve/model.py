@@ -21,6 +21,7 @@ MODELS = Path(__file__).resolve().parent
 RANKER = "ranker.json"
 ANSWERABILITY = "answerability.json"
 SENTENCES = "sentences.json"
+PHRASES = "phrases.json"
 _FIX = "reinstall the package or refit with: python -m rag.fit"
 
 
