@@ -117,10 +117,7 @@ def model() -> TreeModel:
     """The packaged sentence model (rag/retrieve/sentences.json), read once."""
     found = load_model(SENTENCES, FEATURES)
     if not isinstance(found, TreeModel) or found.margin is None:
-        raise ConfigError(
-            f"{MODELS / SENTENCES} is not a ranking model with a margin; reinstall the package "
-            "or refit with: python -m rag.fit --only sentences."
-        )
+        raise _unusable(SENTENCES, "a ranking model with a margin", "sentences")
     return found
 
 
@@ -128,11 +125,16 @@ def phrase_model() -> LinearModel:
     """The packaged phrase model (rag/retrieve/phrases.json), read once."""
     found = load_model(PHRASES, PHRASE_FEATURES)
     if not isinstance(found, LinearModel) or found.threshold is None:
-        raise ConfigError(
-            f"{MODELS / PHRASES} is not a probability model with a threshold; reinstall the "
-            "package or refit with: python -m rag.fit --only phrases."
-        )
+        raise _unusable(PHRASES, "a probability model with a threshold", "phrases")
     return found
+
+
+def _unusable(filename: str, kind: str, part: str) -> ConfigError:
+    """The one-line error for a packaged model file this code cannot use, and its fix."""
+    return ConfigError(
+        f"{MODELS / filename} is not {kind}; reinstall the package or refit with: "
+        f"python -m rag.fit --only {part}."
+    )
 
 
 def phrase_row(row: np.ndarray, score: float, best: float, confidence: float) -> np.ndarray:

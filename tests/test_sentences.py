@@ -50,18 +50,6 @@ def test_the_packaged_phrase_model_loads_with_its_threshold():
     assert packaged.weights[PHRASE_FEATURES.index("sentence_gap")] > 0
 
 
-def test_a_phrase_model_without_a_threshold_is_one_line_naming_the_file(monkeypatch):
-    import rag.sentences
-
-    packaged = phrase_model()
-    monkeypatch.setattr(rag.sentences, "load_model", lambda *_: replace(packaged, threshold=None))
-    with pytest.raises(ConfigError) as raised:
-        rag.sentences.phrase_model()
-    text = str(raised.value)
-    assert str(MODELS / PHRASES) in text and "python -m rag.fit --only phrases" in text
-    assert "\n" not in text
-
-
 def test_the_phrase_threshold_keeps_the_asked_share_of_right_phrases(tmp_path):
     rng = np.random.default_rng(7)
     tables, labels = [], []
@@ -190,15 +178,25 @@ def test_without_the_prior_a_report_it_ranked_lower_is_ranked_by_its_own_score(s
     assert gaps.max() == 0.0 and set(gaps[first]) == {0.0}
 
 
-def test_a_sentence_model_without_a_margin_is_one_line_naming_the_file(monkeypatch):
+@pytest.mark.parametrize(
+    ("loader", "field", "filename", "part"),
+    [
+        ("model", "margin", SENTENCES, "sentences"),
+        ("phrase_model", "threshold", PHRASES, "phrases"),
+    ],
+)
+def test_a_model_without_its_operating_point_is_one_line_naming_the_file(
+    monkeypatch, loader, field, filename, part
+):
     import rag.sentences
 
-    packaged = model()
-    monkeypatch.setattr(rag.sentences, "load_model", lambda *_: replace(packaged, margin=None))
+    packaged = getattr(rag.sentences, loader)()
+    unusable = replace(packaged, **{field: None})
+    monkeypatch.setattr(rag.sentences, "load_model", lambda *_: unusable)
     with pytest.raises(ConfigError) as raised:
-        rag.sentences.model()
+        getattr(rag.sentences, loader)()
     text = str(raised.value)
-    assert str(MODELS / SENTENCES) in text and "python -m rag.fit --only sentences" in text
+    assert str(MODELS / filename) in text and f"python -m rag.fit --only {part}" in text
     assert "\n" not in text
 
 
