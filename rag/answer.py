@@ -12,8 +12,8 @@ from enum import Enum
 import numpy as np
 
 from rag import sentences
-from rag.answertype import NAME, PERSON, Entity, asks_about_a_name
-from rag.dates import format_day, parse_date
+from rag.answertype import DATE, NAME, PERSON, Entity, asks_about_a_name
+from rag.dates import day_named, format_day, parse_date
 from rag.retrieve import Hit
 from rag.retrieve.answerable import reaches_the_moment
 from rag.store import Passage
@@ -98,6 +98,9 @@ class Citation:
     published: str | None = None  # the article's publication day (ISO), when known
     # Publication days of other versions of this paragraph (near-copies) left out, newest first.
     also: tuple[str, ...] = ()
+    # The calendar day (ISO) that a marked weekday names, read from the publication day ("said
+    # Wednesday" in an article of Friday 30 July 2021: 2021-07-28); else None.
+    answer_day: str | None = None
 
     @classmethod
     def of(cls, n: int, passage: Passage, start: int, end: int, score: float, **more) -> Citation:
@@ -389,4 +392,7 @@ def cite(n: int, hit: Hit, sentences: Sequence[int], phrase: Entity | None = Non
         answer_start=None if phrase is None else phrase.start,
         answer_end=None if phrase is None else phrase.end,
         also=hit.also,
+        answer_day=None
+        if phrase is None or phrase.type != DATE
+        else day_named(hit.passage.text, phrase.start, phrase.end, hit.passage.published),
     )

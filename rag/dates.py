@@ -417,3 +417,51 @@ def _count_follows(question: str, end: int) -> bool:
     """Whether the word after a number makes it a count or amount ("2021 people", "1900 GMT")."""
     following = re.match(r"[\s-]*([A-Za-z%]+)", question[end:])
     return bool(following) and (following[1].lower() in _NOT_YEAR_AFTER or following[1] == "%")
+
+
+# --- the day a weekday names -----------------------------------------------------------------
+
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+# What makes a weekday point forward from the day of publication ("will meet on Friday"), or
+# leaves it unclear which week it is in ("next Friday", "last Friday", "every Friday").
+_AHEAD = re.compile(
+    r"\b(?:will|would|shall|going to|expected to|plans? to|planned|scheduled|set to|upcoming)\b",
+    re.IGNORECASE,
+)
+_WHICH_WEEK = re.compile(
+    r"\b(?:next|last|this|every|each|coming|following|previous|by|until|before|after)\s*$",
+    re.IGNORECASE,
+)
+_PAST = re.compile(
+    r"\b(?:said|says|told|announced|reported|confirmed|\w+ed|was|were|had|began|took|died|won|"
+    r"lost|met|made|gave|came|went|held|spoke|wrote|broke|fell|rose|left|found|sent|struck)\b",
+    re.IGNORECASE,
+)
+
+
+def day_named(text: str, start: int, end: int, published: str | None) -> str | None:
+    """The calendar day (ISO) a weekday in a news text names ("the State Department said
+    Wednesday", text[start:end] == "Wednesday"), read from the day the article was published:
+    the latest such weekday on or before it, where the sentence tells of the past before the
+    weekday. None where the text is no bare weekday, the article's day is unknown, the weekday
+    is part of a name ("Super Tuesday", "Good Friday"), a date follows it ("Saturday, April 25"),
+    or the sentence points forward ("will meet on Friday") or leaves the week open ("next
+    Friday")."""
+    word = text[start:end].strip().lower()
+    day = parse_date(published)
+    if word not in _WEEKDAYS or day is None:
+        return None
+    sentence_start = max(text.rfind(". ", 0, start), text.rfind("\n", 0, start)) + 1
+    before = text[sentence_start:start]
+    words_before = before.split()
+    if words_before and words_before[-1][:1].isupper() and words_before[-1][-1:].isalpha():
+        return None  # "Super Tuesday", "Good Friday"
+    if re.match(r",?\s*(?:[A-Z][a-z]+\.?\s+\d|\d{1,2}\s+[A-Z])", text[end : end + 20]):
+        return None  # a date follows: the text gives the day itself
+    if re.match(r"\s+[A-Z]", text[end : end + 3]):
+        return None  # "Friday Night Lights"
+    if _WHICH_WEEK.search(before) or _AHEAD.search(before) or not _PAST.search(before):
+        return None
+    published_on = datetime.date.fromisoformat(day)
+    back = (published_on.weekday() - _WEEKDAYS.index(word)) % 7
+    return (published_on - datetime.timedelta(days=back)).isoformat()

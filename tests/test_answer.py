@@ -593,6 +593,34 @@ def test_the_phrase_is_shown_in_bold_inside_the_highlighted_sentence():
     assert "</strong> after months of delay.</mark>" in html
 
 
+def test_a_marked_weekday_comes_with_the_day_it_names():
+    text = "The State Department confirmed the talks on Wednesday. The envoys met in Doha."
+    dated = dataclasses.replace(_passage(text), published="2021-07-30")
+    hit = Hit(passage=dated, score=1.0, dense=0.5, sentence_scores=(0.9, 0.1))
+    answer = extract(
+        "When did the State Department confirm the talks?", [hit], 0.9, 0.44, mark=lambda row: True
+    )
+    (citation,) = [c for c in answer.citations if c.answer_phrase]
+    assert citation.answer_phrase == "Wednesday"
+    assert citation.answer_day == "2021-07-28"
+    assert Answer.from_dict(answer.to_dict()).citations[0].answer_day == "2021-07-28"
+    html = sources_html(answer)
+    assert (
+        '<strong class="rag-answer">Wednesday</strong><span class="rag-day"> (28 Jul 2021)' in html
+    )
+    # Undated, the weekday is marked alone.
+    undated = dataclasses.replace(hit, passage=_passage(text))
+    answer = extract(
+        "When did the State Department confirm the talks?",
+        [undated],
+        0.9,
+        0.44,
+        mark=lambda row: True,
+    )
+    assert [c.answer_day for c in answer.citations if c.answer_phrase] == [None]
+    assert "rag-day" not in sources_html(answer)
+
+
 def test_squad_normalisation_and_token_f1():
     assert squad_normal("The Broncos!") == "broncos"
     assert squad_normal("an  apple, a pear") == "apple pear"

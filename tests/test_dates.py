@@ -11,7 +11,7 @@ from pathlib import Path
 import pypdf
 import pytest
 
-from rag.dates import Window, dateline, format_day, parse_date, question_window
+from rag.dates import Window, dateline, day_named, format_day, parse_date, question_window
 from rag.ingest import Article, parse_html, parse_pdf, parse_records, parse_text, read_sources
 from tests.test_ingest import SEED, make_pdf
 
@@ -84,6 +84,50 @@ def test_parse_date_bounds_and_leap_day() -> None:
     assert parse_date("Feb 29, 2024") == "2024-02-29"
     assert parse_date("Feb 29, 2023") is None
     assert parse_date("07/07/2021") == "2021-07-07"  # both readings are the same day
+
+
+@pytest.mark.parametrize(
+    ("text", "published", "day"),
+    [
+        # Published on Friday 30 July 2021: "Wednesday" is two days before ...
+        ("The State Department said Wednesday that talks go on.", "2021-07-30", "2021-07-28"),
+        # ... and the same day when published on a Wednesday.
+        ("“We are not ready,” he said. He said Wednesday.", "2021-07-28", "2021-07-28"),
+        ("The chain filed for bankruptcy Monday.", "2020-05-04", "2020-05-04"),
+        (
+            "The earthquake, which occurred on Thursday morning, hit the coast.",
+            "2020-05-04",
+            "2020-04-30",
+        ),
+        (
+            "Published later in the day: the envoy spoke Sunday.",
+            "2021-08-02T18:00:00Z",
+            "2021-08-01",
+        ),
+        # A name, a date given with it, a day ahead or of an open week: no day.
+        ("Joe Biden won the primaries on Super Tuesday.", "2020-03-05", None),
+        ("Fans will return for the event on Saturday, April 25, 2020.", "2020-04-01", None),
+        ("The talks will resume on Friday.", "2021-07-28", None),
+        ("They met again last Friday.", "2021-07-28", None),
+        ("The show aired its final episode on Tuesday.", None, None),
+    ],
+)
+def test_a_weekday_names_the_day_it_was_before_publication(
+    text: str, published: str | None, day: str | None
+) -> None:
+    weekday = next(
+        w
+        for w in ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+        if w in text
+    )
+    start = text.index(weekday)
+    assert day_named(text, start, start + len(weekday), published) == day
+
+
+def test_only_a_bare_weekday_names_a_day() -> None:
+    text = "The envoy said on 28 July 2021 that talks go on."
+    start = text.index("28 July 2021")
+    assert day_named(text, start, start + len("28 July 2021"), "2021-07-30") is None
 
 
 def test_format_day() -> None:

@@ -548,15 +548,17 @@ def api_ask(service: ChatService):
         """Answer a question from the indexed articles: {"question", "answer", "abstained",
         "confidence", "citations": [{"n", "article_title", "source", "paragraph_index",
         "paragraph_id", "heading", "paragraph_text", "sentence_start", "sentence_end",
-        "sentence", "score", "answer_start", "answer_end", "answer_phrase", "published",
-        "also"}], "mode", "sentences": [{"text", "status", "cited", "dropped", "citation",
-        "support", "missing"}], "supported", "note", "asked"}, or {"question", "error"}.
+        "sentence", "score", "answer_start", "answer_end", "answer_phrase", "answer_day",
+        "published", "also"}], "mode", "sentences": [{"text", "status", "cited", "dropped",
+        "citation", "support", "missing"}], "supported", "note", "asked"}, or {"question",
+        "error"}.
         history: earlier answers of the conversation, for follow-up questions; llm: use the
         server's LLM when one is configured; as_of: answer as on this day (YYYY-MM-DD; empty:
         the server's day, else today), so later articles are not used and those published near
         it are preferred; since, until: use only articles published in this window (inclusive;
         either may be empty), which leaves undated ones out. A citation's "published" is its
-        article's day (or null), "also" the days of other versions of its paragraph left out.
+        article's day (or null), "also" the days of other versions of its paragraph left out,
+        "answer_day" the day a marked weekday names (or null).
         Each login may ask a limited number of questions a minute."""
         login, client = _who(request)
         try:

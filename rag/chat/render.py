@@ -88,7 +88,8 @@ def sources_html(answer: Answer, show_scores: bool = False) -> str:
 
 
 def _cited_html(c: Citation) -> str:
-    """The cited sentence, its answer phrase (when one is marked) in bold inside the highlight."""
+    """The cited sentence, its answer phrase (when one is marked) in bold inside the highlight,
+    with the calendar day a marked weekday names."""
     start, end = c.answer_start, c.answer_end
     if start is None or end is None or not c.sentence_start <= start < end <= c.sentence_end:
         return _escape(c.sentence)
@@ -96,6 +97,7 @@ def _cited_html(c: Citation) -> str:
     return (
         _escape(text[c.sentence_start : start])
         + f'<strong class="rag-answer">{_escape(text[start:end])}</strong>'
+        + (f'<span class="rag-day"> ({format_day(c.answer_day)})</span>' if c.answer_day else "")
         + _escape(text[end : c.sentence_end])
     )
 
