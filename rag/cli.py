@@ -375,10 +375,17 @@ def _user() -> str:
 
 
 def format_answer(answer: Answer, width: int = 100) -> str:
-    """Render an answer and its numbered sources for a terminal, cited sentences in »…«: each
-    source is headed `[n] Title › ¶ 3 · 28 Jul 2021` (the day when the article has one), then
+    """Render an answer and its numbered sources for a terminal, cited sentences in »…«, the
+    marked answer phrase on a line of its own ("Answer: Zalmay Khalilzad [1]"): each source is
+    headed `[n] Title › ¶ 3 · 28 Jul 2021` (the day when the article has one), then
     `also reported on 21 Jul 2021, …` when other versions of the paragraph were left out."""
     lines = [textwrap.fill(answer.text, width)]
+    if not answer.abstained:
+        # The marked answer phrase, as the app shows it in bold (with the day a weekday names).
+        for c in answer.citations:
+            if c.answer_phrase:
+                day = f" ({format_day(c.answer_day)})" if format_day(c.answer_day) else ""
+                lines.append(f"Answer: {c.answer_phrase}{day} [{c.n}]")
     if answer.asked:
         lines.append(f"(asked as: {answer.asked})")
     if answer.supported is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -12,7 +13,7 @@ import sys
 import pytest
 
 from rag import cli
-from rag.answer import Answer, Status, Verdict
+from rag.answer import Answer, Citation, Status, Verdict
 from rag.cli import build_parser
 from rag.ingest import Article, read_sources
 from tests.conftest import FLOOD_QUESTION, ROOT, squad_path
@@ -183,6 +184,35 @@ def test_the_terminal_answer_says_why_each_unsupported_sentence_is_marked():
         "paragraph does not contain: 1851." in " ".join(shown.split())
     )
     assert "Khalilzad is the envoy.”" not in shown
+
+
+def test_the_terminal_answer_gives_the_marked_phrase_and_the_day_it_names():
+    text = "The State Department confirmed the talks on Wednesday."
+    cited = Citation(
+        1,
+        "Talks",
+        "talks.txt",
+        1,
+        1,
+        None,
+        text,
+        0,
+        len(text),
+        1.0,
+        answer_start=text.index("Wednesday"),
+        answer_end=len(text) - 1,
+        published="2021-07-30",
+        answer_day="2021-07-28",
+    )
+    shown = cli.format_answer(Answer("When?", f"{text} [1]", False, (cited,), 0.8))
+    assert "\nAnswer: Wednesday (28 Jul 2021) [1]\n" in shown
+    plain = dataclasses.replace(cited, answer_day=None)
+    assert "\nAnswer: Wednesday [1]\n" in cli.format_answer(
+        Answer("When?", f"{text} [1]", False, (plain,), 0.8)
+    )
+    # A refusal's closest passages answer nothing.
+    refusal = cli.format_answer(Answer("When?", "I couldn't find this.", True, (cited,), 0.1))
+    assert "Answer:" not in refusal
 
 
 def test_ask_as_of_a_day_cites_the_article_published_by_then(dated_index):
