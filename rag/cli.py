@@ -384,8 +384,8 @@ def format_answer(answer: Answer, width: int = 100) -> str:
         # The marked answer phrase, as the app shows it in bold (with the day a weekday names).
         for c in answer.citations:
             if c.answer_phrase:
-                day = f" ({format_day(c.answer_day)})" if format_day(c.answer_day) else ""
-                lines.append(f"Answer: {c.answer_phrase}{day} [{c.n}]")
+                day = format_day(c.answer_day)
+                lines.append(f"Answer: {c.answer_phrase}{f' ({day})' if day else ''} [{c.n}]")
     if answer.asked:
         lines.append(f"(asked as: {answer.asked})")
     if answer.supported is not None:

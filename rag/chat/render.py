@@ -94,10 +94,11 @@ def _cited_html(c: Citation) -> str:
     if start is None or end is None or not c.sentence_start <= start < end <= c.sentence_end:
         return _escape(c.sentence)
     text = c.paragraph_text
+    day = format_day(c.answer_day)
     return (
         _escape(text[c.sentence_start : start])
         + f'<strong class="rag-answer">{_escape(text[start:end])}</strong>'
-        + (f'<span class="rag-day"> ({format_day(c.answer_day)})</span>' if c.answer_day else "")
+        + (f'<span class="rag-day"> ({day})</span>' if day else "")
         + _escape(text[end : c.sentence_end])
     )
 
